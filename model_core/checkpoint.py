@@ -1,0 +1,148 @@
+"""Checkpoints: one plain dict, loadable with ``torch.load(weights_only=True)``.
+
+Layout (``FORMAT_VERSION`` 1)::
+
+    {
+      "format_version": 1,
+      "model_config": {...},            # to_dict(ModelConfig), nested plain types
+      "graph_config": {...},            # to_dict(GraphConfig)
+      "state_dict": {name: tensor},     # None for an untrained model card
+      "trained": bool,
+      "element": "Cu", "edge": "K",
+      "energy_grid_ev": tensor (G,),    # relative to the edge
+      "normalization": {"mode": ..., ...},
+      "e0_mean_ev": float, "e0_std_ev": float,   # E0 standardization (nan when absent)
+      "train_mean_spectrum": tensor (G,),
+      "provenance": {...}, "metrics": {...},
+      "library_versions": {...},
+    }
+
+Whole models are never pickled: only tensors and plain Python values go in.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from model_core.config import GraphConfig, ModelConfig, from_dict, to_dict
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable or of an unknown format."""
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that define the numerics of a checkpoint."""
+    # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
+    versions = {"python": platform.python_version(), "torch": str(torch.__version__),
+                "numpy": str(np.__version__)}
+    for module in ("e3nn", "torch_geometric"):
+        try:
+            versions[module] = str(__import__(module).__version__)
+        except Exception:  # noqa: BLE001 - a missing optional library is just not recorded
+            versions[module] = "unknown"
+    return versions
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """In-memory view of a checkpoint dict (see module docstring)."""
+
+    model_config: ModelConfig
+    graph_config: GraphConfig
+    state_dict: Mapping[str, torch.Tensor] | None
+    element: str
+    edge: str = "K"
+    trained: bool = False
+    normalization: Mapping[str, Any] = field(default_factory=dict)
+    e0_mean_ev: float = math.nan
+    e0_std_ev: float = math.nan
+    train_mean_spectrum: np.ndarray | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    library_versions: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def energy_ev(self) -> np.ndarray:
+        return self.model_config.grid.energy_ev
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict written to disk."""
+        mean = self.train_mean_spectrum
+        return {
+            "format_version": FORMAT_VERSION,
+            "model_config": to_dict(self.model_config),
+            "graph_config": to_dict(self.graph_config),
+            "state_dict": None if self.state_dict is None else dict(self.state_dict),
+            "trained": bool(self.trained and self.state_dict is not None),
+            "element": self.element,
+            "edge": self.edge,
+            "energy_grid_ev": torch.as_tensor(self.energy_ev, dtype=torch.float64),
+            "normalization": dict(self.normalization),
+            "e0_mean_ev": float(self.e0_mean_ev),
+            "e0_std_ev": float(self.e0_std_ev),
+            "train_mean_spectrum": None if mean is None else torch.as_tensor(np.asarray(mean), dtype=torch.float64),
+            "provenance": dict(self.provenance),
+            "metrics": dict(self.metrics),
+            "library_versions": {str(k): str(v) for k, v in (self.library_versions or library_versions()).items()},
+        }
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write ``checkpoint`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(checkpoint.to_dict(), tmp)
+    tmp.replace(path)
+    return path
+
+
+def checkpoint_from_dict(data: Mapping[str, Any], source: str = "") -> Checkpoint:
+    """Validate a raw checkpoint dict and build a :class:`Checkpoint`."""
+    if not isinstance(data, Mapping) or "format_version" not in data:
+        raise CheckpointError(f"{source}: not a xanes-gui checkpoint (no format_version)")
+    if int(data["format_version"]) > FORMAT_VERSION:
+        raise CheckpointError(f"{source}: checkpoint format {data['format_version']} is newer than "
+                              f"this program understands ({FORMAT_VERSION}); update xanes-gui")
+    mean = data.get("train_mean_spectrum")
+    return Checkpoint(
+        model_config=from_dict(ModelConfig, data["model_config"]),
+        graph_config=from_dict(GraphConfig, data.get("graph_config") or {}),
+        state_dict=data.get("state_dict"),
+        element=str(data.get("element", "")),
+        edge=str(data.get("edge", "K")),
+        trained=bool(data.get("trained", False)) and data.get("state_dict") is not None,
+        normalization=dict(data.get("normalization") or {}),
+        e0_mean_ev=float(data.get("e0_mean_ev", math.nan)),
+        e0_std_ev=float(data.get("e0_std_ev", math.nan)),
+        train_mean_spectrum=None if mean is None else np.asarray(mean, dtype=np.float64),
+        provenance=dict(data.get("provenance") or {}),
+        metrics=dict(data.get("metrics") or {}),
+        library_versions=dict(data.get("library_versions") or {}),
+    )
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint with ``torch.load(weights_only=True)``.
+
+    Raises:
+        CheckpointError: when the file is missing, corrupt or not a checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
+    return checkpoint_from_dict(data, str(path))

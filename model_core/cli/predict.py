@@ -1,0 +1,233 @@
+"""``xanes-predict``: predict K-edge XANES of absorber sites from structure files.
+
+Usage::
+
+    xanes-predict INPUT [INPUT ...] [--element EL | --sites I,J,...]
+                  [--model NAME_OR_PATH] [--device auto|cpu|cuda] [--out FILE.csv]
+
+One INPUT gives a wide CSV (``energy_ev,site_<i>,...,average``); several INPUTs give a
+tidy CSV (``source,site,element,energy_ev,mu``, plus rows with ``site`` = ``average``
+holding each input's multiplicity-weighted average). Metadata lines start with ``#``.
+Energies are in eV relative to the edge. Symmetry-equivalent sites are predicted once
+and their columns share that prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from model_core.cli.common import CliError, add_site_options, fail, write_metadata
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    """Prediction of one input expanded to every requested site."""
+
+    source: str
+    site_indices: np.ndarray  # (S,) every requested site, input order
+    spectra: np.ndarray  # (S, G) each site's spectrum (equivalent sites share one)
+    average: np.ndarray  # (G,) multiplicity-weighted average
+    element: str
+    prediction: object  # model_core.types.Prediction of the representatives
+    equivalences: dict[int, list[int]]  # representative -> the sites it stands for
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xanes-predict",
+        description="Predict K-edge XANES spectra of absorber sites with a XANE(3) model.")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="structure files: CIF, POSCAR, XYZ, extended XYZ, feff.inp, PDB, ...")
+    add_site_options(parser)
+    parser.add_argument("--model", help="shipped model name or checkpoint path (default: by element)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps")
+    parser.add_argument("--out", help="write CSV here instead of stdout")
+    return parser
+
+
+def choose_element(structure, args, model_element: str | None) -> str:
+    """The absorbing element: --element, else the model's, else the file's absorber."""
+    from model_core.types import element_symbol
+
+    if args.element:
+        return args.element
+    if model_element:
+        return model_element
+    if structure.absorber_index is not None:
+        return element_symbol(structure.atomic_numbers[structure.absorber_index])
+    from model_core import registry
+
+    for entry in registry.list_models():
+        if entry.element in structure.elements:
+            return entry.element
+    raise CliError(f"{structure.source}: no shipped model for any element in {structure.formula}; "
+                   "give --model")
+
+
+def select(structure, args, element: str):
+    """Representative sites with weights, and the expansion to every requested site."""
+    from model_core.sites import select_sites
+    from model_core.symmetry import analyze_symmetry
+
+    if args.sites is not None:
+        selection = select_sites(structure, sites=args.sites)
+        return selection, {int(i): [int(i)] for i in selection.indices}
+    if args.element is None and structure.absorber_index is not None \
+            and structure.symbols[structure.absorber_index] == element:
+        # A FEFF cluster names its absorber; the other atoms of that element sit near the
+        # cluster's edge with truncated environments, so they are not predicted by default.
+        selection = select_sites(structure, sites=[structure.absorber_index])
+        return selection, {structure.absorber_index: [structure.absorber_index]}
+    symmetry = analyze_symmetry(structure)
+    selection = select_sites(structure, element=element, symmetry=symmetry)
+    all_sites = structure.indices_of(element)
+    rep_of_group = {int(symmetry.group[r]): int(r) for r in selection.indices}
+    equivalences: dict[int, list[int]] = {int(r): [] for r in selection.indices}
+    for i in all_sites:
+        equivalences[rep_of_group[int(symmetry.group[i])]].append(int(i))
+    return selection, equivalences
+
+
+class ModelCache:
+    """Load each model once, even when many inputs use it."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self._loaded: dict[str, object] = {}
+
+    def get(self, name: str | None, element: str | None):
+        from model_core.inference import load_model, resolve_model_path
+
+        _, path, _ = resolve_model_path(name, element)
+        if path not in self._loaded:
+            self._loaded[path] = load_model(path, device=self.device)
+        return self._loaded[path]
+
+
+def predict_one(source: str, args, models: ModelCache) -> tuple[SiteResult, object]:
+    from model_core.io import read_structure
+
+    structure = read_structure(source)
+    predictor = models.get(args.model, None) if args.model else None
+    element = choose_element(structure, args, predictor.info.element if predictor else None)
+    if predictor is None:
+        predictor = models.get(None, element)
+    if element not in structure.elements and args.sites is None:
+        raise CliError(f"{source}: no {element} atoms in {structure.formula}")
+    selection, equivalences = select(structure, args, element)
+    prediction = predictor.predict(structure, selection)
+    row_of_rep = {int(r): k for k, r in enumerate(prediction.site_indices)}
+    sites = sorted(i for members in equivalences.values() for i in members)
+    rep_of_site = {i: rep for rep, members in equivalences.items() for i in members}
+    spectra = np.stack([prediction.mu[row_of_rep[rep_of_site[i]]] for i in sites])
+    result = SiteResult(source=source, site_indices=np.array(sites), spectra=spectra,
+                        average=prediction.average, element=element, prediction=prediction,
+                        equivalences=equivalences)
+    return result, predictor
+
+
+def _fmt(values: np.ndarray) -> list[str]:
+    return [f"{v:.6g}" for v in values]
+
+
+def write_wide(stream, result: SiteResult, predictor) -> None:
+    info = predictor.info
+    pred = result.prediction
+    meta = [
+        ("model", info.name),
+        ("trained", "yes" if info.trained else "NO - untrained model, predictions are not meaningful"),
+        ("absorbing_element", result.element),
+        ("edge", info.edge),
+        ("energy_reference", "eV relative to the edge (E - E0)"),
+        ("device", f"{info.device} ({info.device_name})"),
+        ("source", result.source),
+        ("sites", " ".join(map(str, result.site_indices))),
+    ]
+    if any(len(m) > 1 for m in result.equivalences.values()):
+        groups = ["=".join(map(str, m)) for m in result.equivalences.values()]
+        meta.append(("symmetry_equivalent_sites", " ".join(groups)))
+    if pred.e0_ev is not None:
+        meta.append(("predicted_e0_ev", f"{float(np.average(pred.e0_ev, weights=pred.weights)):.2f}"))
+    write_metadata(stream, meta)
+    stream.write(",".join(["energy_ev", *[f"site_{i}" for i in result.site_indices], "average"]) + "\n")
+    for g, energy in enumerate(pred.energy_ev):
+        stream.write(",".join([f"{energy:.4f}", *_fmt(result.spectra[:, g]), f"{result.average[g]:.6g}"]) + "\n")
+
+
+def write_tidy(stream, results: list[tuple[SiteResult, object]]) -> None:
+    models = sorted({f"{p.info.name} ({'trained' if p.info.trained else 'UNTRAINED'})" for _, p in results})
+    devices = sorted({f"{p.info.device} ({p.info.device_name})" for _, p in results})
+    write_metadata(stream, [
+        ("models", "; ".join(models)),
+        ("energy_reference", "eV relative to the edge (E - E0)"),
+        ("device", "; ".join(devices)),
+        ("rows", "one per (source, site, energy); site 'average' is the multiplicity-weighted mean"),
+    ])
+    stream.write("source,site,element,energy_ev,mu\n")
+    for result, _ in results:
+        energy = result.prediction.energy_ev
+        source = result.source.replace(",", "_")
+        for k, site in enumerate(result.site_indices):
+            for e, mu in zip(energy, result.spectra[k]):
+                stream.write(f"{source},{site},{result.element},{e:.4f},{mu:.6g}\n")
+        for e, mu in zip(energy, result.average):
+            stream.write(f"{source},average,{result.element},{e:.4f},{mu:.6g}\n")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.sites is not None and len(args.inputs) > 1:
+        parser.error("--sites is allowed with one INPUT only")
+    from tqdm import tqdm
+
+    from model_core.inference import resolve_device
+
+    try:
+        resolve_device(args.device)
+    except ValueError as exc:
+        fail(str(exc))
+    models = ModelCache(args.device)
+    results: list[tuple[SiteResult, object]] = []
+    failures = 0
+    for source in tqdm(args.inputs, desc="predicting", unit="file", file=sys.stderr,
+                       disable=None if len(args.inputs) > 3 else True):
+        try:
+            results.append(predict_one(source, args, models))
+        except (CliError, ValueError, IndexError, OSError) as exc:
+            failures += 1
+            message = " ".join(str(exc).split())
+            if source not in message and Path(source).name not in message:
+                message = f"{source}: {message}"
+            print(f"error: {message}", file=sys.stderr)
+    if not results:
+        return 2
+    buffer = io.StringIO()
+    if len(args.inputs) == 1:
+        write_wide(buffer, *results[0])
+    else:
+        write_tidy(buffer, results)
+    if args.out:
+        try:
+            Path(args.out).write_text(buffer.getvalue(), encoding="utf-8")
+        except OSError as exc:
+            fail(f"{args.out}: cannot write ({exc.strerror or exc})")
+    else:
+        sys.stdout.write(buffer.getvalue())
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    raise SystemExit(run(argv))
+
+
+if __name__ == "__main__":
+    main()

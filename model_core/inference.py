@@ -1,0 +1,291 @@
+"""Inference API (no Qt): load a model by name or path and predict spectra.
+
+Contract::
+
+    predictor = load_model("cu-k-feff", device="auto")   # auto: CUDA, then MPS, then CPU
+    predictor.info                  # ModelInfo: name, element, edge, trained, grid, device, card
+    result = predictor.predict(structure, sites)          # -> model_core.types.Prediction
+
+``sites`` is a :class:`~model_core.types.SiteSelection` or a sequence of 0-based atom
+indices. Prediction is batched and deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from model_core.types import Prediction, SiteSelection, Structure
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` during prediction; may raise to cancel."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the GUI and CLIs show about a model.
+
+    Attributes:
+        name: registry name or file stem.
+        path: checkpoint path.
+        element: absorbing element symbol the model was trained for.
+        edge: absorption edge ("K").
+        trained: False for a model without trained weights.
+        energy_ev: (G,) the output grid in eV relative to the edge.
+        device: the torch device string the model runs on ("cpu", "cuda:0").
+        device_name: human-readable device ("CPU", "NVIDIA H200").
+        has_e0: whether the model predicts the absolute edge energy.
+        card: model card text (markdown), "" when none.
+        metrics: validation metrics stored in the checkpoint.
+    """
+
+    name: str
+    path: str
+    element: str
+    edge: str
+    trained: bool
+    energy_ev: np.ndarray
+    device: str
+    device_name: str
+    has_e0: bool
+    card: str = ""
+    metrics: dict | None = None
+
+
+class Predictor(Protocol):
+    """Anything that predicts spectra; the GUI depends only on this protocol."""
+
+    info: ModelInfo
+
+    def predict(self, structure: Structure, sites: SiteSelection | Sequence[int],
+                progress: ProgressCallback | None = None) -> Prediction:
+        ...
+
+
+class ModelLoadError(ValueError):
+    """A model name or path could not be resolved or loaded."""
+
+
+class ElementMismatchError(ValueError):
+    """A site's element differs from the element the model was trained for."""
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """Devices this machine can run on, best first, as (torch device string, human name)."""
+    import torch
+
+    devices = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            devices.append((f"cuda:{i}", torch.cuda.get_device_name(i)))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append(("mps", "Apple GPU (MPS)"))
+    devices.append(("cpu", "CPU"))
+    return devices
+
+
+def resolve_device(device: str = "auto") -> tuple[str, str]:
+    """Map "auto"/"cpu"/"cuda"/"cuda:1"/"mps" to an available (device, human name).
+
+    Raises:
+        ModelLoadError: when an explicitly requested device is not available.
+    """
+    options = available_devices()
+    if device in ("auto", "", None):
+        return options[0]
+    wanted = "cuda:0" if device == "cuda" else device
+    for dev, name in options:
+        if dev == wanted:
+            return dev, name
+    available = ", ".join(d for d, _ in options)
+    raise ModelLoadError(f"device {device!r} is not available on this machine (available: {available})")
+
+
+def resolve_model_path(name_or_path: str | None, element: str | None = None) -> tuple[str, str, str]:
+    """Find a checkpoint by registry name, file path, or absorbing element.
+
+    Returns:
+        (name, checkpoint path, model card text).
+    """
+    from model_core import registry
+
+    if name_or_path:
+        path = Path(name_or_path)
+        if path.is_dir() and (path / registry.MODEL_FILE).is_file():
+            path = path / registry.MODEL_FILE
+        if path.is_file():
+            card_path = path.parent / registry.CARD_FILE
+            card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
+            name = path.parent.name if path.name == registry.MODEL_FILE else path.stem
+            return name, str(path), card
+        entry = registry.find_model(str(name_or_path))
+        if entry is None:
+            known = ", ".join(e.name for e in registry.list_models()) or "none"
+            raise ModelLoadError(f"no model named {name_or_path!r} and no such file (shipped models: {known})")
+        return entry.name, entry.path, entry.card
+    if element:
+        entry = registry.model_for_element(element)
+        if entry is None:
+            known = ", ".join(f"{e.name} ({e.element})" for e in registry.list_models()) or "none"
+            raise ModelLoadError(f"no model for element {element} (shipped models: {known})")
+        return entry.name, entry.path, entry.card
+    raise ModelLoadError("give a model name or path, or an element to choose one")
+
+
+class XanesPredictor:
+    """A loaded XANE(3) checkpoint ready to predict (implements :class:`Predictor`).
+
+    Args:
+        checkpoint: the loaded checkpoint.
+        name: model name for display.
+        path: checkpoint path.
+        card: model card text.
+        device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        batch_size: graphs per forward pass.
+    """
+
+    def __init__(self, checkpoint, name: str, path: str = "", card: str = "",
+                 device: str = "auto", batch_size: int = 32) -> None:
+        import torch
+
+        from model_core.nn.model import XANE3
+
+        self._checkpoint = checkpoint
+        self._batch_size = int(batch_size)
+        dev, dev_name = resolve_device(device)
+        self._device = torch.device(dev)
+        model = XANE3(checkpoint.model_config)
+        if checkpoint.state_dict is not None:
+            model.load_state_dict(checkpoint.state_dict)
+        else:
+            # Untrained placeholder: fixed seed so that even its output is reproducible.
+            torch.manual_seed(0)
+            model = XANE3(checkpoint.model_config)
+        self._model = model.to(self._device).eval()
+        has_e0 = bool(checkpoint.model_config.e0_head) and np.isfinite(checkpoint.e0_std_ev)
+        self.info = ModelInfo(
+            name=name, path=str(path), element=checkpoint.element, edge=checkpoint.edge,
+            trained=checkpoint.trained, energy_ev=checkpoint.energy_ev, device=dev,
+            device_name=dev_name, has_e0=has_e0, card=card, metrics=dict(checkpoint.metrics),
+        )
+
+    @property
+    def checkpoint(self):
+        return self._checkpoint
+
+    def to(self, device: str) -> "XanesPredictor":
+        """A predictor for the same checkpoint on another device."""
+        return XanesPredictor(self._checkpoint, self.info.name, self.info.path, self.info.card,
+                              device=device, batch_size=self._batch_size)
+
+    def predict(self, structure: Structure, sites: SiteSelection | Sequence[int],
+                progress: ProgressCallback | None = None, *,
+                allow_other_elements: bool = False) -> Prediction:
+        """Predict the spectra of the given absorber sites.
+
+        Args:
+            structure: the structure.
+            sites: a site selection or 0-based atom indices.
+            progress: called as ``progress(done, total)`` after each batch; raising
+                from it cancels the prediction.
+            allow_other_elements: predict sites whose element differs from the
+                model's (meaningless physically; off by default).
+
+        Returns:
+            Prediction with (M, G) spectra on the model grid (eV relative to the edge).
+
+        Raises:
+            ElementMismatchError: a site is not of the model's element.
+            IndexError: a site index is out of range.
+        """
+        from model_core.graph import build_graphs
+
+        selection = sites if isinstance(sites, SiteSelection) else SiteSelection(np.asarray(list(sites)))
+        if len(selection) == 0:
+            raise ValueError("no absorber sites selected")
+        for i in selection.indices:
+            if not 0 <= i < structure.n_atoms:
+                raise IndexError(f"site {int(i)} out of range (structure has {structure.n_atoms} atoms)")
+        if not allow_other_elements and self.info.element:
+            wrong = [int(i) for i in selection.indices if structure.symbols[i] != self.info.element]
+            if wrong:
+                raise ElementMismatchError(
+                    f"site(s) {', '.join(map(str, wrong[:8]))} are {structure.symbols[wrong[0]]}, but model "
+                    f"{self.info.name} predicts {self.info.element} {self.info.edge}-edge spectra")
+        max_z = self._checkpoint.model_config.max_z
+        if int(structure.atomic_numbers.max()) >= max_z:
+            heavy = sorted({s for s, z in zip(structure.symbols, structure.atomic_numbers) if z >= max_z})
+            raise ValueError(f"{structure.source or structure.name}: model {self.info.name} has no embedding "
+                             f"for {', '.join(heavy)} (atomic numbers up to {max_z - 1})")
+        graphs = build_graphs(structure, selection.indices, self._checkpoint.graph_config)
+        mu, e0, attention = self._run(graphs, progress)
+        weights = selection.weights
+        average = np.average(mu, axis=0, weights=weights)
+        return Prediction(
+            energy_ev=self.info.energy_ev, site_indices=selection.indices, weights=weights,
+            mu=mu, average=average, e0_ev=e0, attention=attention, model_name=self.info.name,
+            trained=self.info.trained, element=self.info.element, edge=self.info.edge,
+        )
+
+    def predict_graphs(self, graphs: Sequence, progress: ProgressCallback | None = None):
+        """Raw batched prediction for prepared graphs: ((M, G) mu, (M,) E0 or None, attention)."""
+        return self._run(list(graphs), progress)
+
+    def _run(self, graphs: list, progress: ProgressCallback | None):
+        import torch
+
+        from model_core.batching import collate
+        from model_core.types import SiteAttention
+
+        total = len(graphs)
+        spectra, e0s, attention = [], [], []
+        with torch.inference_mode():
+            for start in range(0, total, self._batch_size):
+                chunk = graphs[start:start + self._batch_size]
+                batch = collate(chunk).to(self._device)
+                out = self._model(batch)
+                spectra.append(out["mu"].double().cpu().numpy())
+                if out.get("e0") is not None and self.info.has_e0:
+                    e0s.append(out["e0"].double().cpu().numpy())
+                node_weight = out["attention"].double().cpu().numpy()
+                node_graph = batch.batch.cpu().numpy()
+                for k, graph in enumerate(chunk):
+                    w = node_weight[node_graph == k]
+                    attention.append(SiteAttention(
+                        atom_index=graph.atom_index, image=graph.image,
+                        distance=np.linalg.norm(graph.positions, axis=1), weight=w))
+                if progress is not None:
+                    progress(min(start + len(chunk), total), total)
+        mu = np.concatenate(spectra, axis=0)
+        e0 = None
+        if e0s:
+            e0 = np.concatenate(e0s) * self._checkpoint.e0_std_ev + self._checkpoint.e0_mean_ev
+        return mu, e0, tuple(attention)
+
+
+def load_model(name_or_path: str | None = None, device: str = "auto", *,
+               element: str | None = None, batch_size: int = 32) -> XanesPredictor:
+    """Load a shipped model by name, a checkpoint by path, or the model for an element.
+
+    Args:
+        name_or_path: registry name ("cu-k-feff"), a checkpoint file, or a model folder.
+        device: "auto" (CUDA, then Apple MPS, then CPU), "cpu", "cuda", "cuda:N", "mps".
+        element: choose the shipped model for this absorbing element when no name is given.
+        batch_size: graphs per forward pass.
+
+    Raises:
+        ModelLoadError: unknown name, unreadable checkpoint or unavailable device.
+    """
+    from model_core.checkpoint import CheckpointError, load_checkpoint
+
+    name, path, card = resolve_model_path(name_or_path, element)
+    try:
+        checkpoint = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    return XanesPredictor(checkpoint, name=name, path=path, card=card, device=device,
+                          batch_size=batch_size)

@@ -1,0 +1,134 @@
+"""XANE(3): E(3)-equivariant GNN predicting XANES spectra (Grizzi et al., arXiv 2604.12140).
+
+Pipeline (one absorber-centred graph per spectrum):
+
+1. Embedding: learnable table Z -> C scalars (``Cx0e``).
+2. Edge features: spherical harmonics Y_l(x_ij), l <= l_max, and a radial basis of
+   |x_ij| times a cosine cutoff (shared by all blocks).
+3. ``num_blocks`` :class:`~model_core.nn.blocks.InteractionBlock`.
+4. :class:`~model_core.nn.pooling.AbsorberPooling`: invariant readout vector.
+5. :class:`~model_core.nn.readout.SpectrumHead` (spectrum) and
+   :class:`~model_core.nn.readout.E0Head` (auxiliary E0 on detached features).
+
+Shapes: N nodes, E edges, B graphs, G grid points, F readout features.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from model_core.config import ModelConfig
+from model_core.nn.blocks import InteractionBlock, edge_irreps, hidden_irreps, inverse_in_degree
+from model_core.nn.pooling import AbsorberPooling
+from model_core.nn.radial import RadialEmbedding
+from model_core.nn.readout import E0Head, SpectrumHead
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+class XANE3(nn.Module):
+    """The XANE(3) network, built from a :class:`ModelConfig`.
+
+    Args:
+        config: hyperparameters and ablation switches.
+
+    Attributes:
+        config: the configuration.
+        irreps_hidden: hidden irreps of the blocks.
+        irreps_sh: irreps of the edge spherical harmonics.
+        energy: (G,) grid energies in eV (buffer of the spectrum head).
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        config = config if config is not None else ModelConfig()
+        self.config = config
+        c = int(config.scalar_channels)
+        self.irreps_hidden = hidden_irreps(config)
+        self.irreps_sh = edge_irreps(config)
+        self.irreps_embed = o3.Irreps([(c, (0, 1))])
+
+        self.embedding = nn.Embedding(config.max_z, c)  # Z -> (N, C) = Cx0e
+        self.radial = RadialEmbedding(config.r_max, config.num_radial, config.radial_basis)
+        blocks = []
+        irreps = self.irreps_embed
+        for _ in range(config.num_blocks):
+            block = InteractionBlock(
+                irreps, self.irreps_hidden, self.irreps_sh, config.num_radial, config.radial_hidden,
+                tensor_product=config.tensor_product, use_layer_norm=config.use_layer_norm,
+                use_gate=config.use_gate, use_gated_residual=config.use_gated_residual)
+            blocks.append(block)
+            irreps = block.irreps_out
+        self.blocks = nn.ModuleList(blocks)
+        self.irreps_final = irreps
+        self.pooling = AbsorberPooling(irreps, config.attention_hidden, config.pooling)
+        self.head = SpectrumHead(
+            self.pooling.out_dim, config.readout_hidden, config.dropout, config.grid,
+            output=config.output, basis_per_scale=config.basis_per_scale,
+            basis_widths=config.basis_widths, use_background=config.use_background)
+        self.e0_head = E0Head(self.pooling.out_dim, config.readout_hidden) if config.e0_head else None
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> "XANE3":
+        """Build the network described by ``config``."""
+        return cls(config)
+
+    @property
+    def energy(self) -> torch.Tensor:
+        """(G,) grid energies in eV relative to the edge."""
+        return self.head.spectrum.energy if self.head.spectrum is not None else self.head.energy
+
+    def edge_features(self, edge_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Spherical harmonics, radial basis and cutoff of the edges.
+
+        Args:
+            edge_vec: (E, 3) displacement ``pos[target] - pos[source]`` in Å.
+
+        Returns:
+            ``(sh (E, irreps_sh.dim), radial (E, R), cutoff (E,))``.
+        """
+        lengths = edge_vec.norm(dim=-1)  # (E,)
+        if self.irreps_sh.lmax == 0:
+            sh = torch.ones_like(lengths).unsqueeze(-1)  # Y_0 = 1 (component normalisation)
+        else:
+            sh = o3.spherical_harmonics(self.irreps_sh, edge_vec, normalize=True, normalization="component")
+        radial, cutoff = self.radial(lengths)
+        return sh, radial, cutoff
+
+    def forward(self, batch: Any) -> dict[str, torch.Tensor | None]:
+        """Predict spectra for a batch of absorber-centred graphs.
+
+        Args:
+            batch: torch-geometric batch with ``z`` (N,), ``edge_index`` (2, E)
+                (source, target), ``edge_vec`` (E, 3) (or ``pos`` (N, 3) to derive it),
+                ``absorber_mask`` (N,), ``batch`` (N,) and ``num_graphs``.
+
+        Returns:
+            ``{"mu": (B, G), "e0": (B,) or None, "attention": (N,), "readout": (B, F)}``.
+        """
+        z = batch.z
+        edge_src, edge_dst = batch.edge_index[0], batch.edge_index[1]
+        edge_vec = getattr(batch, "edge_vec", None)
+        if edge_vec is None:
+            edge_vec = batch.pos.index_select(0, edge_dst) - batch.pos.index_select(0, edge_src)
+        node_batch = getattr(batch, "batch", None)
+        if node_batch is None:
+            node_batch = torch.zeros_like(z)
+        num_graphs = int(getattr(batch, "num_graphs", 1) or 1)
+
+        x = self.embedding(z).to(edge_vec.dtype)  # (N, C)
+        sh, radial, cutoff = self.edge_features(edge_vec)
+        inv_degree = inverse_in_degree(edge_dst, x.shape[0], x.dtype)  # (N,)
+        for block in self.blocks:
+            x = block(x, edge_src, edge_dst, sh, radial, cutoff, inv_degree)  # (N, hidden.dim)
+        readout, attention = self.pooling(x, batch.absorber_mask, node_batch, num_graphs)  # (B, F), (N,)
+        mu = self.head(readout)  # (B, G)
+        e0 = self.e0_head(readout) if self.e0_head is not None else None  # (B,)
+        return {"mu": mu, "e0": e0, "attention": attention, "readout": readout}

@@ -1,0 +1,13 @@
+"""Spectrum file readers and spectrum processing (no Qt).
+
+Submodules (import them directly; this package imports nothing heavy):
+    simulated: parsers for simulated spectra (FEFF ``xmu.dat``, FDMNES outputs).
+    measured: :func:`~model_core.spectra.measured.read_measured` for XDI, Athena
+        projects, column/CSV files, FEFF and FDMNES outputs, with repairs and
+        :class:`~model_core.spectra.measured.MeasuredReadError`.
+    normalize: edge-step normalization with larch's ``pre_edge``
+        (:class:`~model_core.spectra.normalize.NormParams`, ``normalize``).
+    align: broadening, derivative cross-correlation alignment, similarity metrics,
+        ``compare`` of measured and predicted spectra and CSV export.
+    larch_compat: ``import_larch`` without larch's global warnings/logging side effects.
+"""

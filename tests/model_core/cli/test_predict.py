@@ -1,0 +1,84 @@
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from model_core.cli.predict import run
+
+from tests.model_core.helpers import CUPRITE_CIF, TINY_MODEL, tiny_checkpoint
+
+
+@pytest.fixture()
+def files(tmp_path):
+    model = tiny_checkpoint(tmp_path / "cu.pt")
+    cif = tmp_path / "Cu2O.cif"
+    cif.write_text(CUPRITE_CIF)
+    return model, cif, tmp_path
+
+
+def _parse(text):
+    meta = [line for line in text.splitlines() if line.startswith("#")]
+    rows = list(csv.reader(io.StringIO("\n".join(l for l in text.splitlines() if not l.startswith("#")))))
+    return meta, rows
+
+
+def test_wide_csv_for_one_input(files, capsys):
+    model, cif, _ = files
+    assert run([str(cif), "--model", str(model), "--device", "cpu"]) == 0
+    meta, rows = _parse(capsys.readouterr().out)
+    assert rows[0] == ["energy_ev", "site_0", "site_1", "site_2", "site_3", "average"]
+    assert len(rows) - 1 == TINY_MODEL.grid.n_points
+    assert any("trained" in m for m in meta) and any("energy_reference" in m for m in meta)
+    assert any("device: cpu" in m for m in meta)
+    values = np.array(rows[1:], dtype=float)
+    np.testing.assert_allclose(values[:, 0], TINY_MODEL.grid.energy_ev, atol=1e-4)
+    np.testing.assert_allclose(values[:, -1], values[:, 1:5].mean(axis=1), atol=1e-5)
+
+
+def test_sites_option_and_out_file(files):
+    model, cif, tmp = files
+    out = tmp / "pred.csv"
+    assert run([str(cif), "--model", str(model), "--sites", "1,2", "--out", str(out)]) == 0
+    _, rows = _parse(out.read_text())
+    assert rows[0] == ["energy_ev", "site_1", "site_2", "average"]
+
+
+def test_tidy_csv_and_one_bad_file(files, capsys):
+    model, cif, tmp = files
+    bad = tmp / "broken.cif"
+    bad.write_text("this is not a CIF")
+    code = run([str(cif), str(bad), str(cif), "--model", str(model)])
+    captured = capsys.readouterr()
+    assert code == 1
+    errors = [line for line in captured.err.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "broken.cif" in errors[0]
+    assert "Traceback" not in captured.err
+    _, rows = _parse(captured.out)
+    assert rows[0] == ["source", "site", "element", "energy_ev", "mu"]
+    assert {r[0] for r in rows[1:]} == {str(cif)}
+    assert {r[1] for r in rows[1:]} == {"0", "1", "2", "3", "average"}
+
+
+def test_sites_with_several_inputs_is_refused(files):
+    model, cif, _ = files
+    with pytest.raises(SystemExit) as exit_info:
+        run([str(cif), str(cif), "--sites", "0", "--model", str(model)])
+    assert exit_info.value.code == 2
+
+
+def test_missing_and_empty_files(files, capsys):
+    model, _, tmp = files
+    empty = tmp / "empty.cif"
+    empty.write_text("")
+    assert run([str(empty), "--model", str(model)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "empty.cif" in err[0]
+    assert run([str(tmp / "nope.cif"), "--model", str(model)]) == 2
+    assert "nope.cif" in capsys.readouterr().err
+
+
+def test_element_without_atoms(files, capsys):
+    model, cif, _ = files
+    assert run([str(cif), "--model", str(model), "--element", "Fe"]) == 2
+    assert "Fe" in capsys.readouterr().err

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+
+from trainer.config import LossConfig
+from trainer.loss import composite_loss, derivative_ramp, spectrum_metrics
+
+
+def test_ramp_starts_at_zero_and_reaches_one():
+    config = LossConfig(ramp_start_epoch=20, ramp_epochs=15)
+    assert derivative_ramp(0, config) == 0.0
+    assert derivative_ramp(19, config) == 0.0
+    assert 0.0 < derivative_ramp(20, config) < 1.0
+    assert derivative_ramp(34, config) == 1.0
+    assert derivative_ramp(100, config) == 1.0
+
+
+def test_derivative_terms_penalise_wiggles_not_offsets():
+    energy = torch.linspace(-10, 100, 221, dtype=torch.float64)
+    true = torch.sigmoid(energy / 2).unsqueeze(0)
+    offset = true + 0.01
+    wiggle = true + 0.01 * torch.sin(energy * 3)
+    config = LossConfig(ramp_start_epoch=0, ramp_epochs=0, lambda_e0=0)
+    _, parts_offset = composite_loss(offset, true, 0.5, 5, config)
+    _, parts_wiggle = composite_loss(wiggle, true, 0.5, 5, config)
+    assert parts_offset["d1"] == pytest.approx(0.0, abs=1e-20)
+    assert parts_wiggle["d1"] > 1e-5 and parts_wiggle["d2"] > 1e-5
+
+
+def test_e0_term_ignores_unknown_targets():
+    pred = torch.zeros(2, 5)
+    config = LossConfig(lambda_e0=1.0)
+    total, parts = composite_loss(pred, pred, 1.0, 0, config, torch.tensor([1.0, 5.0]),
+                                  torch.tensor([0.0, float("nan")]))
+    assert parts["e0_l1"] == pytest.approx(1.0)
+    assert float(total) == pytest.approx(1.0)
+
+
+def test_eta_is_ratio_of_median_errors():
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=(20, 10))
+    mean = true.mean(axis=0)
+    metrics = spectrum_metrics(true + 0.01, true, 0.5, mean)
+    baseline = np.median(np.mean((mean - true) ** 2, axis=1))
+    assert metrics["median_mse"] == pytest.approx(1e-4)
+    assert metrics["eta"] == pytest.approx(baseline / 1e-4)

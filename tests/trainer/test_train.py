@@ -1,0 +1,81 @@
+"""End-to-end trainer checks on a tiny synthetic FEFF-layout dataset."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from model_core.checkpoint import load_checkpoint
+from model_core.config import to_dict
+from trainer.config import load_train_config
+from trainer.train import train
+
+from tests.model_core.helpers import TINY_GRAPH, TINY_MODEL
+from tests.trainer.data.synthetic import write_feff_material
+
+
+@pytest.fixture()
+def config_path(tmp_path):
+    data = tmp_path / "data"
+    for k in range(6):
+        write_feff_material(data, material=f"mp-{k}", sites=(0, 1))
+    model = to_dict(TINY_MODEL)
+    model["grid"] = {"e_min_ev": -10.0, "e_max_ev": 60.0, "n_points": 71}
+    config = {
+        "name": "tiny", "output_dir": str(tmp_path / "runs"),
+        "data": {"source": str(data), "element": "Cu", "normalization": "feff", "val_fraction": 0.34,
+                 "cache_dir": str(tmp_path / "cache")},
+        "graph": to_dict(TINY_GRAPH), "model": model,
+        "loss": {"ramp_start_epoch": 1, "ramp_epochs": 1},
+        "optim": {"epochs": 2, "batch_size": 4, "lr": 1e-3},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_train_writes_checkpoints_and_resumes(config_path):
+    config = load_train_config(config_path)
+    best = train(config, log=lambda *_: None)
+    checkpoint = load_checkpoint(best)
+    assert checkpoint.trained and checkpoint.element == "Cu"
+    assert checkpoint.train_mean_spectrum.shape == (71,)
+    assert "validation" in checkpoint.metrics and np.isfinite(checkpoint.metrics["validation"]["eta"])
+    run_dir = config.run_dir
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1]
+    # Resume with more epochs continues at epoch 2 instead of starting over.
+    longer = load_train_config(config_path, ["optim.epochs=3"])
+    train(longer, resume=True, log=lambda *_: None)
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2]
+
+
+def test_overrides_reach_the_model(config_path):
+    config = load_train_config(config_path, ["model.pooling=mean", "model.use_layer_norm=false"])
+    assert config.model.pooling == "mean" and config.model.use_layer_norm is False
+
+
+def test_eval_cli_json(config_path, tmp_path, capsys):
+    from trainer.cli.evaluate import main as eval_main
+
+    config = load_train_config(config_path)
+    best = train(config, log=lambda *_: None)
+    eval_main(["--model", str(best), "--data", config.data.source, "--json",
+               "--out-dir", str(tmp_path / "eval")])
+    payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"mse", "median_mse", "d1_mse", "d2_mse", "eta"} <= set(payload)
+    assert (tmp_path / "eval" / "per_spectrum.csv").is_file()
+    assert (tmp_path / "eval" / "examples.png").stat().st_size > 1000
+
+
+def test_fine_tune_from_a_checkpoint_keeps_its_architecture(config_path, tmp_path):
+    config = load_train_config(config_path)
+    first = train(config, log=lambda *_: None)
+    # A different model size in the config is overridden by the initial checkpoint's.
+    tuned = load_train_config(config_path, ["name=tuned", "model.num_blocks=1", "optim.epochs=1"])
+    best = train(tuned, init=str(first), log=lambda *_: None)
+    checkpoint = load_checkpoint(best)
+    assert checkpoint.model_config == load_checkpoint(first).model_config
+    assert checkpoint.provenance["init"] == str(first)

@@ -1,0 +1,94 @@
+"""Make docs/screenshots/comparison.png: a structure, a (fake) prediction and a measured spectrum overlaid.
+
+Run under a display with OpenGL (e.g. Xvfb):
+    python -m tests.xanes_gui.make_comparison_screenshot [OUT.png]
+
+The structure is read and analysed by the real model_core, the measured
+spectrum (Cu metal, ../shared/data/measured/Cu/cu_metal_rt.xdi, or
+$XANES_SHARED) is read and normalized by model_core.spectra with larch; only
+the model is the test fake, so the predicted curve is synthetic and its
+agreement with the measurement means nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def measured_file() -> Path:
+    shared = Path(os.environ.get("XANES_SHARED") or REPO.parent / "shared")
+    return shared / "data" / "measured" / "Cu" / "cu_metal_rt.xdi"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0]) if argv else REPO / "docs" / "screenshots" / "comparison.png"
+    from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+    app = QApplication([])
+    import shiboken6
+
+    from tests.xanes_gui.fakes import FakePredictor, fake_backend, write_two_columns
+    from xanes_gui.backend import default_backend
+    from xanes_gui.mainwindow import MainWindow
+    from xanes_gui.state import AppState
+
+    predictor = FakePredictor(name="cu-k-demo", trained=True)
+    real = default_backend()
+    backend = replace(fake_backend(predictor), read_structure=real.read_structure,
+                      analyze_symmetry=real.analyze_symmetry, coordination_info=real.coordination_info)
+    state = AppState(backend)
+    settings = QSettings(str(out.with_suffix(".ini")), QSettings.Format.IniFormat)
+    window = MainWindow(state, settings=settings)
+    window.resize(1600, 950)
+    window.show()
+
+    def wait_for(signal, timeout_ms: int = 60000) -> None:
+        loop = QEventLoop()
+        signal.connect(loop.quit)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        loop.exec()
+
+    state.start_engine()
+    wait_for(state.engineReady)
+    state.open_files([str(REPO / "resources" / "structures" / "CuO.cif")])
+    wait_for(state.fileOpened)
+    doc = state.current
+    state.set_selection(doc.id, [0, 1])
+    state.predict()
+    wait_for(state.predictionReady)
+    path = measured_file()
+    if not path.is_file():
+        import tempfile
+
+        path = Path(write_two_columns(Path(tempfile.mkdtemp()) / "synthetic_cu.dat"))
+    state.import_measured([str(path)])
+    wait_for(state.measuredNormalized)
+    state.set_align(window=(8960.0, 9040.0))
+    state.auto_align()
+    wait_for(state.alignChanged)
+    wait_for(state.comparisonsReady, 5000)
+    window.measured_dock.raise_()
+    window.plots.show_crosshair(8990.0)
+    settle = QEventLoop()
+    QTimer.singleShot(500, settle.quit)  # let the deferred dock layout and GL paint finish
+    settle.exec()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image = window.grab()
+    ok = image.save(str(out))
+    print(out, ok, image.width(), image.height(), f"shift {state.align.shift_ev:+.2f} eV")
+    state.shutdown()
+    shiboken6.delete(window)
+    out.with_suffix(".ini").unlink(missing_ok=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Command-line tools of the trainer: xanes-train, xanes-eval, xanes-simulate."""

@@ -1,0 +1,118 @@
+"""Training configuration: frozen dataclasses loaded from YAML, overridden by ``--set key=value``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model_core.config import GraphConfig, ModelConfig, apply_overrides, from_dict, to_dict
+
+import yaml
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training data comes from and how it is split and normalized.
+
+    Attributes:
+        source: dataset directory or archive (.tar.xz/.tar.gz/.zip); relative paths are
+            resolved against the config file's folder, then the working directory.
+        element: absorbing element ("" = infer from the data).
+        edge: absorption edge.
+        normalization: "feff" (FEFF's own normalization, post-edge ~1) or "edge_step"
+            (pre-edge 0, post-edge 1 by line/polynomial fits).
+        train_ids / val_ids: split files of record ids (relative to the source's
+            ``splits/`` folder or a path); empty val_ids -> grouped random carve-out.
+        extra_train_ids: further id files added to training (e.g. unscreened sites).
+        val_fraction: fraction of groups held out when no val_ids is given.
+        screen: drop unphysical spectra (reported in the run folder).
+        cache_dir: where prepared datasets are cached.
+    """
+
+    source: str = ""
+    element: str = ""
+    edge: str = "K"
+    normalization: str = "feff"
+    train_ids: str = ""
+    val_ids: str = ""
+    extra_train_ids: tuple[str, ...] = ()
+    val_fraction: float = 0.1
+    screen: bool = True
+    cache_dir: str = "cache"
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Composite objective L = MSE + w1(t) MSE(dmu/dE) + w2(t) MSE(d2mu) + w_E0 |E0 error|.
+
+    The derivative weights ramp linearly from 0 to their values over ``ramp_epochs``
+    epochs starting at ``ramp_start_epoch`` (paper: from epoch 20 over 15 epochs).
+    """
+
+    lambda_d1: float = 1.0
+    lambda_d2: float = 1.0
+    ramp_start_epoch: int = 20
+    ramp_epochs: int = 15
+    lambda_e0: float = 0.01
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW + ReduceLROnPlateau + early stopping.
+
+    Attributes:
+        time_limit_min: stop (checkpointed, resumable) after this many minutes; 0 = none.
+        num_threads: torch intra-op threads (0 = torch's default).
+    """
+
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    batch_size: int = 16
+    epochs: int = 200
+    lr_factor: float = 0.5
+    lr_patience: int = 5
+    min_lr: float = 1e-5
+    early_stopping_patience: int = 25
+    grad_clip: float = 10.0
+    seed: int = 0
+    num_threads: int = 0
+    time_limit_min: float = 0.0
+    eval_every: int = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run."""
+
+    name: str = "run"
+    output_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Load a YAML config, apply ``key=value`` overrides, resolve the data path."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    config = from_dict(TrainConfig, data)
+    if overrides:
+        config = apply_overrides(config, overrides)
+    source = config.data.source
+    if source and not Path(source).is_absolute():
+        candidate = (path.parent / source).resolve()
+        if candidate.exists():
+            config = apply_overrides(config, {"data.source": str(candidate)})
+    return config
+
+
+def dump_train_config(config: TrainConfig, path: str | Path) -> None:
+    """Write the resolved config next to the run's checkpoints."""
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,169 @@
+"""Attention panel: the neighbours a predicted site's readout attends to most.
+
+Shows, for one predicted absorber, a bar chart and a table of its top
+neighbours (element, distance, weight) taken straight from
+:class:`~model_core.types.SiteAttention`; choosing "Colour atoms by attention"
+recolours the 3-D view (see :mod:`xanes_gui.viewer3d`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+
+from model_core.types import Prediction, SiteAttention, Structure
+from xanes_gui.elements import color_hex
+from xanes_gui.state import AppState
+
+TOP_N = 12
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One attended graph node."""
+
+    atom_index: int
+    element: str
+    image: tuple[int, int, int]
+    distance: float
+    weight: float
+
+
+def top_neighbours(attention: SiteAttention, structure: Structure, n: int = TOP_N) -> list[Neighbour]:
+    """The ``n`` highest-weight nodes (the absorber itself has weight 0 and is skipped)."""
+    order = np.argsort(-attention.weight, kind="stable")
+    symbols = structure.symbols
+    out = []
+    for k in order:
+        if attention.weight[k] <= 0 or len(out) >= n:
+            break
+        i = int(attention.atom_index[k])
+        out.append(Neighbour(i, symbols[i] if i < len(symbols) else "?", tuple(int(v) for v in attention.image[k]),
+                             float(attention.distance[k]), float(attention.weight[k])))
+    return out
+
+
+class AttentionPanel(QWidget):
+    """Bar chart + table of the top neighbours of one predicted site."""
+
+    def __init__(self, state: AppState, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.site_combo = QComboBox(self)
+        self.color_check = QCheckBox("Colour atoms by attention", self)
+        self.info = QLabel("Predict to see which neighbours the model attends to.", self)
+        self.info.setWordWrap(True)
+        self.chart = pg.PlotWidget(self)
+        self.chart.setBackground("w")
+        self.chart.setLabel("left", "weight")
+        self.chart.setMouseEnabled(x=False, y=False)
+        self.chart.setMinimumHeight(170)
+        self.chart.hideButtons()
+        for axis in ("left", "bottom"):
+            self.chart.getAxis(axis).setPen("k")
+            self.chart.getAxis(axis).setTextPen("k")
+            self.chart.getAxis(axis).enableAutoSIPrefix(False)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="b", pen="k")
+        self.chart.addItem(self.bars)
+        self.table = QTableWidget(0, 5, self)
+        self.table.setHorizontalHeaderLabels(["Atom", "Element", "Image", "Distance (Å)", "Weight"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Site:", self))
+        top.addWidget(self.site_combo, 1)
+        top.addWidget(self.color_check)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.chart)
+        splitter.addWidget(self.table)
+        splitter.setSizes([220, 200])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(top)
+        layout.addWidget(self.info)
+        layout.addWidget(splitter, 1)
+
+        self._prediction: Prediction | None = None
+        self._updating = False
+        self.neighbours: list[Neighbour] = []
+        self.site_combo.currentIndexChanged.connect(self._on_site_combo)
+        self.color_check.toggled.connect(
+            lambda on: state.set_view(color_mode="attention" if on else "element"))
+        state.predictionReady.connect(self._on_prediction)
+        state.currentStructureChanged.connect(self._on_current)
+        state.viewSettingsChanged.connect(self._on_view)
+
+    def _on_current(self, doc_id: str) -> None:
+        self._show(self.state.shown_prediction(doc_id) if doc_id else None)
+
+    def _on_prediction(self, doc_id: str, prediction: Prediction) -> None:
+        if doc_id == self.state.current_id:
+            self._show(prediction)
+
+    def _on_view(self, view) -> None:
+        self._updating = True
+        try:
+            self.color_check.setChecked(view.color_mode == "attention")
+        finally:
+            self._updating = False
+        self._refresh()
+
+    def _show(self, prediction: Prediction | None) -> None:
+        self._prediction = prediction
+        self._updating = True
+        try:
+            self.site_combo.clear()
+            if prediction is not None and prediction.attention:
+                doc = self.state.current
+                for site in prediction.site_indices:
+                    symbol = doc.structure.symbols[int(site)] if doc else ""
+                    self.site_combo.addItem(f"{symbol} {int(site)}", int(site))
+                wanted = self.state.view.attention_site
+                index = self.site_combo.findData(wanted) if wanted is not None else 0
+                self.site_combo.setCurrentIndex(max(index, 0))
+        finally:
+            self._updating = False
+        self._refresh()
+
+    def _on_site_combo(self, index: int) -> None:
+        if not self._updating and index >= 0:
+            self.state.set_view(attention_site=int(self.site_combo.itemData(index)))
+            self._refresh()
+
+    def _refresh(self) -> None:
+        prediction, doc = self._prediction, self.state.current
+        index = self.site_combo.currentIndex()
+        if prediction is None or doc is None or not prediction.attention or index < 0:
+            self.neighbours = []
+            self.info.setText("Predict to see which neighbours the model attends to." if prediction is None
+                              else "This model reports no attention.")
+        else:
+            self.neighbours = top_neighbours(prediction.attention[index], doc.structure)
+            self.info.setText(f"Top {len(self.neighbours)} neighbours of {self.site_combo.currentText()}")
+        x = np.arange(len(self.neighbours))
+        heights = [n.weight for n in self.neighbours]
+        brushes = [pg.mkBrush(color_hex(doc.structure.atomic_numbers[n.atom_index])) if doc else pg.mkBrush("b")
+                   for n in self.neighbours]
+        self.bars.setOpts(x=x, height=heights, width=0.7, brushes=brushes or None, brush="b", pen="k")
+        ticks = [(k, f"{n.element}\n{n.distance:.2f}") for k, n in enumerate(self.neighbours)]
+        self.chart.getAxis("bottom").setTicks([ticks])
+        self.chart.setLabel("bottom", "neighbour (element, distance Å)")
+        if len(x):
+            self.chart.setXRange(-0.6, len(x) - 0.4, padding=0)
+            self.chart.setYRange(0, max(heights) * 1.1, padding=0)
+        self.table.setRowCount(len(self.neighbours))
+        for row, n in enumerate(self.neighbours):
+            values = (str(n.atom_index), n.element, "({}, {}, {})".format(*n.image),
+                      f"{n.distance:.3f}", f"{n.weight:.4f}")
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                if col != 1:
+                    item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                self.table.setItem(row, col, item)

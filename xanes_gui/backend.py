@@ -1,0 +1,256 @@
+"""The science services the GUI calls, gathered in one replaceable object.
+
+The GUI never computes anything scientific itself: it reads structures,
+analyses symmetry, chooses sites and predicts spectra through the functions in
+:class:`Backend`. :func:`default_backend` binds them to :mod:`model_core`;
+tests pass a backend made of fakes. Every default function imports its
+``model_core`` module *inside* the call, because those modules pull in
+pymatgen, ASE or torch, which take seconds to import and must never delay the
+main window.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from model_core.types import SiteSymmetry, Structure
+
+
+def _read_structure(path: str) -> Structure:
+    from model_core.io import read_structure
+
+    return read_structure(path)
+
+
+def _format_filter() -> str:
+    from model_core.io import format_filter
+
+    return format_filter()
+
+
+def _analyze_symmetry(structure: Structure) -> SiteSymmetry:
+    from model_core.symmetry import analyze_symmetry
+
+    return analyze_symmetry(structure)
+
+
+def _coordination_info(structure: Structure) -> tuple[np.ndarray, np.ndarray]:
+    from model_core.sites import coordination_info
+
+    return coordination_info(structure)
+
+
+def _list_models() -> list[Any]:
+    from model_core import registry
+
+    return registry.list_models()
+
+
+def _model_for_element(element: str) -> Any:
+    from model_core import registry
+
+    return registry.model_for_element(element)
+
+
+def _load_model(name_or_path: str, device: str = "auto") -> Any:
+    from model_core.inference import load_model
+
+    return load_model(name_or_path, device=device)
+
+
+def _available_devices() -> list[tuple[str, str]]:
+    from model_core.inference import available_devices
+
+    return available_devices()
+
+
+def _warm_up_spectra() -> None:
+    # larch takes seconds to import and changes warnings/logging globally;
+    # import_larch does it once and restores that state.
+    from model_core.spectra.larch_compat import import_larch
+
+    import_larch()
+
+
+#: File names and suffixes that are always spectra, never structures.
+MEASURED_SUFFIXES = (".xdi", ".prj", ".xmu", ".nor", ".chir")
+MEASURED_NAMES = ("xmu.dat",)
+#: Column-file suffixes: ambiguous, tried as spectra first (a 3-column
+#: I0/It file would otherwise be sniffed as a POSCAR).
+COLUMN_SUFFIXES = (".dat", ".txt", ".csv", ".tsv", ".asc")
+
+
+def _classify_file(path: str) -> str:
+    """"structure" or "measured", from model_core's reader tables and a look at the content.
+
+    Structure patterns (CIF, POSCAR, XYZ, feff.inp, ...) win first, then the
+    spectrum names and suffixes; column files (.dat/.txt/.csv) are spectra;
+    anything else is sniffed by both readers.
+    """
+    from model_core.io import SUPPORTED_FORMATS, detect_format
+
+    name = Path(path).name.lower()
+    suffix = Path(path).suffix.lower()
+    if name in MEASURED_NAMES or suffix in MEASURED_SUFFIXES:
+        return "measured"
+    for _fmt, patterns, _description in SUPPORTED_FORMATS:
+        for pattern in patterns:
+            if pattern == "*.inp":
+                continue  # ambiguous in model_core too: decided by sniffing below
+            if fnmatch.fnmatchcase(name, pattern.lower()):
+                return "structure"
+    if suffix in COLUMN_SUFFIXES:
+        return "measured"
+    if detect_format(path) != "ase":
+        return "structure"  # the structure sniffer recognised the content
+    try:
+        from model_core.spectra.measured import detect_measured_format
+
+        if detect_measured_format(path) != "columns":
+            return "measured"
+    except ValueError:
+        pass
+    return "structure"
+
+
+def _read_measured(path: str, group: str | None = None, columns: Any = None) -> Any:
+    from model_core.spectra.measured import read_measured
+
+    return read_measured(path, group=group, columns=columns)
+
+
+def _list_athena_groups(path: str) -> list[str]:
+    from model_core.spectra.measured import list_athena_groups
+
+    return list_athena_groups(path)
+
+
+def _detect_measured_format(path: str) -> str:
+    from model_core.spectra.measured import detect_measured_format
+
+    return detect_measured_format(path)
+
+
+def _measured_columns(path: str) -> list[str]:
+    """Column names of a column or XDI file, for the column chooser."""
+    from model_core.spectra.measured import list_columns
+
+    return list_columns(path)
+
+
+def _normalize(energy_ev: np.ndarray, mu: np.ndarray, params: Any = None) -> Any:
+    from model_core.spectra.normalize import normalize
+
+    return normalize(energy_ev, mu, params)
+
+
+def _compare(measured: Any, norm: Any, spectrum: Any, **kwargs: Any) -> Any:
+    from model_core.spectra.align import compare
+
+    return compare(measured, norm, spectrum, **kwargs)
+
+
+def _comparison_to_csv(result: Any, path: Any, metadata: Mapping[str, Any] | None = None) -> None:
+    from model_core.spectra.align import comparison_to_csv
+
+    comparison_to_csv(result, path, metadata)
+
+
+def _feff_presets() -> dict[str, Any]:
+    from trainer.feff.inputs import PRESETS
+
+    return dict(PRESETS)
+
+
+def _check_feff_available() -> str:
+    from trainer.feff.runner import check_feff_available
+
+    return check_feff_available()
+
+
+def _simulate_feff(structure: Structure, selection: Any, out_dir: str, preset: str, edge: str = "K", *,
+                   workers: int = 1, progress: Callable[[int, int, str], None] | None = None,
+                   cancel_event: threading.Event | None = None, symmetry: SiteSymmetry | None = None) -> Any:
+    from trainer.feff.runner import simulate
+
+    return simulate(structure, selection, out_dir, preset, edge, workers=workers, progress=progress,
+                    cancel_event=cancel_event, symmetry=symmetry)
+
+
+def _read_feff_xmu(path: str) -> Any:
+    from model_core.spectra.simulated import read_feff_xmu
+
+    return read_feff_xmu(path)
+
+
+def _warm_up() -> None:
+    # Importing the inference module (torch, e3nn, torch_geometric) is the slow
+    # part of the first prediction; doing it once in the start-up worker keeps
+    # the first click on "Predict" responsive.
+    import model_core.inference  # noqa: F401
+    import model_core.registry  # noqa: F401
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Functions the GUI uses to do science; each may be slow and runs in a worker.
+
+    Attributes:
+        read_structure: path -> Structure (raises a ValueError naming the file).
+        format_filter: () -> file-dialog filter string.
+        analyze_symmetry: Structure -> SiteSymmetry.
+        coordination_info: Structure -> ((N,) coordination numbers, (N,) nearest distances).
+        list_models: () -> registry entries (name, element, edge, trained, path, card).
+        model_for_element: element -> registry entry or None.
+        load_model: (name_or_path, device) -> Predictor.
+        available_devices: () -> [(device string, human name)], best first.
+        warm_up: imports the inference stack (called once in the start-up worker).
+        warm_up_spectra: imports larch (called in a worker after the engine started).
+        classify_file: path -> "structure" or "measured" (which reader a dropped file goes to).
+        read_measured: (path, group=None, columns=ChannelChoice|None) -> MeasuredData.
+        list_athena_groups: path -> names of the Athena groups holding mu(E).
+        detect_measured_format: path -> "athena", "xdi", "feff", "fdmnes" or "columns".
+        measured_columns: path -> column names of a column/XDI file (for the chooser).
+        normalize: (energy_ev, mu, NormParams|None) -> NormResult.
+        compare: (measured, norm, Spectrum, **options) -> ComparisonResult.
+        comparison_to_csv: (ComparisonResult, path, metadata) -> None.
+        feff_presets: () -> {name: FeffPreset}.
+        check_feff_available: () -> feff10 version (raises FeffUnavailableError).
+        simulate_feff: (structure, selection, out_dir, preset, edge, *, workers, progress,
+            cancel_event, symmetry) -> SimulationSummary.
+        read_feff_xmu: path -> Spectrum (absolute energies, metadata energy_rel_ev).
+    """
+
+    read_structure: Callable[[str], Structure] = _read_structure
+    format_filter: Callable[[], str] = _format_filter
+    analyze_symmetry: Callable[[Structure], SiteSymmetry] = _analyze_symmetry
+    coordination_info: Callable[[Structure], tuple[np.ndarray, np.ndarray]] = _coordination_info
+    list_models: Callable[[], list[Any]] = _list_models
+    model_for_element: Callable[[str], Any] = _model_for_element
+    load_model: Callable[..., Any] = _load_model
+    available_devices: Callable[[], list[tuple[str, str]]] = _available_devices
+    warm_up: Callable[[], None] = _warm_up
+    warm_up_spectra: Callable[[], None] = _warm_up_spectra
+    classify_file: Callable[[str], str] = _classify_file
+    read_measured: Callable[..., Any] = _read_measured
+    list_athena_groups: Callable[[str], list[str]] = _list_athena_groups
+    detect_measured_format: Callable[[str], str] = _detect_measured_format
+    measured_columns: Callable[[str], list[str]] = _measured_columns
+    normalize: Callable[..., Any] = _normalize
+    compare: Callable[..., Any] = _compare
+    comparison_to_csv: Callable[..., None] = _comparison_to_csv
+    feff_presets: Callable[[], dict[str, Any]] = _feff_presets
+    check_feff_available: Callable[[], str] = _check_feff_available
+    simulate_feff: Callable[..., Any] = _simulate_feff
+    read_feff_xmu: Callable[[str], Any] = _read_feff_xmu
+
+
+def default_backend() -> Backend:
+    """The backend bound to :mod:`model_core`."""
+    return Backend()

@@ -1,0 +1,596 @@
+"""Measured-spectra dock: the list of measured spectra, the normalization editor with
+its preview, the alignment controls and similarity metrics; and the non-modal
+choosers for Athena groups and for the columns of plain column files.
+
+The widgets hold no data of their own: they show what :class:`~xanes_gui.state.AppState`
+holds and send every change back to it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
+                               QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from model_core.spectra.measured import CHANNEL_MODES, ChannelChoice
+from model_core.spectra.normalize import NormParams
+from xanes_gui.state import AppState
+
+#: Float fields of the editor: (NormParams name, label, tooltip).
+FLOAT_FIELDS = (
+    ("e0", "E0 (eV)", "Absolute edge energy; empty: found automatically (max of dμ/dE)"),
+    ("pre1", "pre1 (eV)", "Start of the pre-edge line fit, relative to E0; empty: automatic"),
+    ("pre2", "pre2 (eV)", "End of the pre-edge line fit, relative to E0; empty: automatic"),
+    ("norm1", "norm1 (eV)", "Start of the post-edge fit, relative to E0; empty: automatic"),
+    ("norm2", "norm2 (eV)", "End of the post-edge fit, relative to E0; empty: automatic"),
+)
+METRIC_NAMES = (("mse", "MSE"), ("pearson_r", "Pearson r (μ)"), ("pearson_r_deriv", "Pearson r (dμ/dE)"),
+                ("cosine", "cosine"))
+
+
+def swatch(color: Sequence[int], size: int = 14) -> QIcon:
+    """A square colour sample for list items."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor(*color))
+    return QIcon(pixmap)
+
+
+class MeasuredPanel(QWidget):
+    """List, normalization editor, preview and comparison controls for measured spectra.
+
+    Signals:
+        importRequested(): the Import button was pressed (the window shows a file dialog).
+        exportComparisonRequested(): the Export comparison button was pressed.
+    """
+
+    importRequested = Signal()
+    exportComparisonRequested = Signal()
+
+    def __init__(self, state: AppState, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._updating = False
+
+        # ---- list of spectra
+        self.import_button = QPushButton("Import…", self)
+        self.import_button.setToolTip("Import measured spectra (XDI, Athena .prj, column files); "
+                                      "or drop files on the window")
+        self.remove_button = QPushButton("Remove", self)
+        self.list = QListWidget(self)
+        self.list.setMaximumHeight(80)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(self.remove_button)
+        buttons.addStretch(1)
+
+        # ---- normalization editor
+        self.norm_box = QGroupBox("Normalization (empty = automatic)", self)
+        self.fields: dict[str, QLineEdit] = {}
+        grid = QGridLayout(self.norm_box)
+        grid.setContentsMargins(4, 4, 4, 4)
+        for k, (name, label, tip) in enumerate(FLOAT_FIELDS):
+            edit = QLineEdit(self.norm_box)
+            edit.setToolTip(tip)
+            edit.setPlaceholderText("auto")
+            edit.editingFinished.connect(self.apply_params)
+            self.fields[name] = edit
+            grid.addWidget(QLabel(label, self.norm_box), k // 2, (k % 2) * 2)
+            grid.addWidget(edit, k // 2, (k % 2) * 2 + 1)
+        self.nnorm_combo = QComboBox(self.norm_box)
+        self.nnorm_combo.addItem("auto", None)
+        for degree in (0, 1, 2):
+            self.nnorm_combo.addItem(str(degree), degree)
+        self.nnorm_combo.setToolTip("Degree of the post-edge polynomial")
+        self.nvict_spin = QSpinBox(self.norm_box)
+        self.nvict_spin.setRange(0, 4)
+        self.nvict_spin.setToolTip("Energy exponent of the pre-edge fit (μ·E^nvict is fitted by a line)")
+        self.flatten_check = QCheckBox("flatten", self.norm_box)
+        self.flatten_check.setChecked(True)
+        self.show_combo = QComboBox(self.norm_box)
+        self.show_combo.addItem("flat", True)
+        self.show_combo.addItem("norm", False)
+        self.show_combo.setToolTip("Show and compare the flattened or the normalized spectrum")
+        grid.addWidget(QLabel("nnorm", self.norm_box), 2, 2)
+        grid.addWidget(self.nnorm_combo, 2, 3)
+        grid.addWidget(QLabel("nvict", self.norm_box), 3, 0)
+        grid.addWidget(self.nvict_spin, 3, 1)
+        grid.addWidget(self.flatten_check, 3, 2)
+        grid.addWidget(self.show_combo, 3, 3)
+        self.reset_button = QPushButton("All automatic", self.norm_box)
+        grid.addWidget(self.reset_button, 4, 0, 1, 2)
+        self.norm_info = QLabel(self.norm_box)
+        self.norm_info.setWordWrap(True)
+        self.norm_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        grid.addWidget(self.norm_info, 5, 0, 1, 4)
+
+        # ---- preview: raw mu with the fitted pre-edge line and post-edge curve
+        self.preview = pg.PlotWidget(self)
+        self.preview.setBackground("w")
+        self.preview.setMinimumHeight(170)
+        self.preview.showGrid(x=True, y=True, alpha=0.25)
+        self.preview.setLabel("bottom", "E (eV)")
+        self.preview.setLabel("left", "raw μ")
+        self.preview.addLegend(offset=(-5, 5), labelTextColor="k", brush=(255, 255, 255, 200))
+        self.raw_item = self.preview.plot([], [], pen=pg.mkPen((0, 0, 0), width=1.5), name="raw μ")
+        self.pre_item = self.preview.plot([], [], pen=pg.mkPen((31, 119, 180), width=1.2,
+                                                               style=Qt.PenStyle.DashLine), name="pre-edge")
+        self.post_item = self.preview.plot([], [], pen=pg.mkPen((214, 39, 40), width=1.2,
+                                                                style=Qt.PenStyle.DashLine), name="post-edge")
+        self.e0_line = pg.InfiniteLine(angle=90, movable=False,
+                                       pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DotLine))
+        self.e0_line.setVisible(False)
+        self.preview.addItem(self.e0_line, ignoreBounds=True)
+
+        # ---- alignment and comparison
+        self.align_box = QGroupBox("Compare with prediction", self)
+        self.shift_spin = QDoubleSpinBox(self.align_box)
+        self.shift_spin.setRange(-200.0, 200.0)
+        self.shift_spin.setDecimals(2)
+        self.shift_spin.setSingleStep(0.1)
+        self.shift_spin.setSuffix(" eV")
+        self.shift_spin.setToolTip("Shift added to the prediction after placing it at its E0")
+        self.auto_button = QPushButton("Auto-align", self.align_box)
+        self.auto_button.setToolTip("Shift by cross-correlating dμ/dE of prediction and the selected measured "
+                                    "spectrum within the window")
+        self.broaden_spin = QDoubleSpinBox(self.align_box)
+        self.broaden_spin.setRange(0.0, 30.0)
+        self.broaden_spin.setDecimals(2)
+        self.broaden_spin.setSingleStep(0.25)
+        self.broaden_spin.setSuffix(" eV")
+        self.broaden_spin.setSpecialValueText("none")
+        self.broaden_spin.setToolTip("FWHM of the broadening applied to the prediction")
+        self.kind_combo = QComboBox(self.align_box)
+        self.kind_combo.addItem("Gaussian", "gaussian")
+        self.kind_combo.addItem("Lorentzian", "lorentzian")
+        self.window_check = QCheckBox("Window", self.align_box)
+        self.window_check.setToolTip("Align and compare only within this absolute energy range")
+        self.window_lo = QDoubleSpinBox(self.align_box)
+        self.window_hi = QDoubleSpinBox(self.align_box)
+        for spin in (self.window_lo, self.window_hi):
+            spin.setRange(0.0, 200000.0)
+            spin.setDecimals(1)
+            spin.setSuffix(" eV")
+            spin.setEnabled(False)
+        self.metrics_label = QLabel("—", self.align_box)
+        self.metrics_label.setWordWrap(True)
+        self.metrics_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_button = QPushButton("Export comparison CSV…", self.align_box)
+        form = QFormLayout(self.align_box)
+        form.setContentsMargins(4, 4, 4, 4)
+        shift_row = QHBoxLayout()
+        shift_row.addWidget(self.shift_spin, 1)
+        shift_row.addWidget(self.auto_button)
+        form.addRow("Shift:", shift_row)
+        broaden_row = QHBoxLayout()
+        broaden_row.addWidget(self.broaden_spin, 1)
+        broaden_row.addWidget(self.kind_combo)
+        form.addRow("Broadening:", broaden_row)
+        window_row = QHBoxLayout()
+        window_row.addWidget(self.window_check)
+        window_row.addWidget(self.window_lo, 1)
+        window_row.addWidget(QLabel("–", self.align_box))
+        window_row.addWidget(self.window_hi, 1)
+        form.addRow(window_row)
+        form.addRow(self.metrics_label)
+        form.addRow(self.export_button)
+
+        content = QWidget(self)
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(buttons)
+        layout.addWidget(self.list)
+        # Comparison first: its metrics are what the user watches while aligning.
+        layout.addWidget(self.align_box)
+        layout.addWidget(self.norm_box)
+        layout.addWidget(self.preview, 1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        # ---- wiring
+        self.import_button.clicked.connect(self.importRequested)
+        self.remove_button.clicked.connect(self._remove_current)
+        self.export_button.clicked.connect(self.exportComparisonRequested)
+        self.list.itemChanged.connect(self._on_item_changed)
+        self.list.currentItemChanged.connect(self._on_current_item)
+        self.nnorm_combo.currentIndexChanged.connect(lambda *_: self.apply_params())
+        self.nvict_spin.valueChanged.connect(lambda *_: self.apply_params())
+        self.flatten_check.toggled.connect(lambda *_: self.apply_params())
+        self.reset_button.clicked.connect(self._reset_params)
+        self.show_combo.currentIndexChanged.connect(self._on_show_combo)
+        self.shift_spin.valueChanged.connect(self._on_align_controls)
+        self.broaden_spin.valueChanged.connect(self._on_align_controls)
+        self.kind_combo.currentIndexChanged.connect(self._on_align_controls)
+        self.window_check.toggled.connect(self._on_window_toggled)
+        self.window_lo.editingFinished.connect(self._on_align_controls)
+        self.window_hi.editingFinished.connect(self._on_align_controls)
+        self.auto_button.clicked.connect(lambda: state.auto_align())
+        state.measuredAdded.connect(self._refresh_list)
+        state.measuredRemoved.connect(self._refresh_list)
+        state.measuredChanged.connect(self._on_measured_changed)
+        state.currentMeasuredChanged.connect(self._on_current_changed)
+        state.alignChanged.connect(self._show_align)
+        state.comparisonsReady.connect(self._show_metrics)
+        self._refresh_list()
+        self._show_align(state.align)
+        self._show_editor()
+
+    # ------------------------------------------------------------------ list
+    def _refresh_list(self, *_args) -> None:
+        self._updating = True
+        try:
+            self.list.clear()
+            for doc in self.state.measured_docs:
+                item = QListWidgetItem(swatch(doc.color), doc.label)
+                item.setData(Qt.ItemDataRole.UserRole, doc.id)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked if doc.visible else Qt.CheckState.Unchecked)
+                item.setToolTip(f"{doc.path}\n{doc.data.channel}")
+                self.list.addItem(item)
+                if doc.id == self.state.current_measured_id:
+                    self.list.setCurrentItem(item)
+        finally:
+            self._updating = False
+        has = bool(self.state.measured_docs)
+        self.remove_button.setEnabled(has)
+        self._show_editor()
+
+    def item_for(self, measured_id: str) -> QListWidgetItem | None:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == measured_id:
+                return item
+        return None
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        if not self._updating:
+            self.state.set_measured_visible(item.data(Qt.ItemDataRole.UserRole),
+                                            item.checkState() == Qt.CheckState.Checked)
+
+    def _on_current_item(self, item: QListWidgetItem | None, _previous=None) -> None:
+        if not self._updating and item is not None:
+            self.state.set_current_measured(item.data(Qt.ItemDataRole.UserRole))
+
+    def _on_current_changed(self, measured_id: str) -> None:
+        item = self.item_for(measured_id)
+        if item is not None and self.list.currentItem() is not item:
+            self._updating = True
+            self.list.setCurrentItem(item)
+            self._updating = False
+        self._show_editor()
+        self._show_metrics(self.state.comparisons)
+
+    def _remove_current(self) -> None:
+        if self.state.current_measured_id:
+            self.state.remove_measured(self.state.current_measured_id)
+
+    def _on_measured_changed(self, measured_id: str) -> None:
+        item = self.item_for(measured_id)
+        doc = self.state.measured(measured_id)
+        if item is not None and doc is not None:
+            self._updating = True
+            item.setCheckState(Qt.CheckState.Checked if doc.visible else Qt.CheckState.Unchecked)
+            item.setIcon(swatch(doc.color))
+            self._updating = False
+        if measured_id == self.state.current_measured_id:
+            self._show_editor()
+
+    # ---------------------------------------------------------------- editor
+    def _show_editor(self) -> None:
+        """Fill the editor and preview from the current spectrum."""
+        doc = self.state.measured()
+        self._updating = True
+        try:
+            self.norm_box.setEnabled(doc is not None)
+            if doc is None:
+                for edit in self.fields.values():
+                    edit.clear()
+                    edit.setPlaceholderText("auto")
+                self.norm_info.setText("No measured spectrum. Import one (File ▸ Import Measured Spectrum…) "
+                                       "or drop XDI, Athena or column files on the window.")
+                for item in (self.raw_item, self.pre_item, self.post_item):
+                    item.setData([], [])
+                self.e0_line.setVisible(False)
+                return
+            used = doc.norm.params if doc.norm is not None else None
+            for name, edit in self.fields.items():
+                value = getattr(doc.params, name)
+                edit.setText("" if value is None else f"{value:g}")
+                auto = getattr(used, name, None) if used is not None else None
+                edit.setPlaceholderText(f"auto ({auto:.1f})" if auto is not None else "auto")
+            self.nnorm_combo.setCurrentIndex(max(0, self.nnorm_combo.findData(doc.params.nnorm)))
+            if doc.params.nnorm is None and used is not None:
+                self.nnorm_combo.setItemText(0, f"auto ({used.nnorm})")
+            else:
+                self.nnorm_combo.setItemText(0, "auto")
+            self.nvict_spin.setValue(int(doc.params.nvict))
+            self.flatten_check.setChecked(bool(doc.params.flatten))
+            self.show_combo.setCurrentIndex(0 if doc.use_flat else 1)
+            energy = doc.data.energy_ev
+            self.raw_item.setData(energy, doc.data.mu)
+            lines = [f"{doc.data.channel} · {len(energy)} points, {energy[0]:.1f}–{energy[-1]:.1f} eV"]
+            if doc.norm is not None:
+                self.pre_item.setData(energy, doc.norm.pre_edge_line)
+                self.post_item.setData(energy, doc.norm.post_edge_curve)
+                self.e0_line.setPos(doc.norm.e0)
+                self.e0_line.setVisible(True)
+                lines.append(f"E0 = {doc.norm.e0:.2f} eV, edge step = {doc.norm.edge_step:.4g}")
+                lines += list(doc.norm.warnings)
+            else:
+                self.pre_item.setData([], [])
+                self.post_item.setData([], [])
+                self.e0_line.setVisible(False)
+                lines.append(f"<span style='color:#b00'>Not normalized: {doc.norm_error}</span>"
+                             if doc.norm_error else "Normalizing…")
+            lines += [f"<span style='color:#666'>{w}</span>" for w in doc.data.warnings]
+            self.norm_info.setText("<br>".join(lines))
+            self.preview.enableAutoRange()
+        finally:
+            self._updating = False
+
+    def params_from_editor(self) -> NormParams:
+        """The parameters typed in the editor.
+
+        Raises:
+            ValueError: a field is not a number (the message names it).
+        """
+        values: dict[str, Any] = {}
+        for name, edit in self.fields.items():
+            text = edit.text().strip().replace(",", ".")
+            if not text:
+                values[name] = None
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"{name}: {edit.text()!r} is not a number") from None
+            if not math.isfinite(value):
+                raise ValueError(f"{name}: {edit.text()!r} is not a finite number")
+            values[name] = value
+        return NormParams(nnorm=self.nnorm_combo.currentData(), nvict=int(self.nvict_spin.value()),
+                          flatten=self.flatten_check.isChecked(), **values)
+
+    def apply_params(self) -> None:
+        """Send the editor's parameters to the state (renormalizes when they changed)."""
+        if self._updating:
+            return
+        doc = self.state.measured()
+        if doc is None:
+            return
+        try:
+            params = self.params_from_editor()
+        except ValueError as exc:
+            self.state.errorMessage.emit(f"{doc.label}: {exc}")
+            return
+        if params != doc.params:
+            self.state.set_norm_params(doc.id, params)
+
+    def set_param_text(self, name: str, text: str) -> None:
+        """Type a value into a field and apply it (as pressing Enter does)."""
+        self.fields[name].setText(text)
+        self.apply_params()
+
+    def _reset_params(self) -> None:
+        doc = self.state.measured()
+        if doc is not None:
+            self.state.set_norm_params(doc.id, NormParams())
+
+    def _on_show_combo(self, index: int) -> None:
+        doc = self.state.measured()
+        if not self._updating and doc is not None and index >= 0:
+            self.state.set_measured_use_flat(doc.id, bool(self.show_combo.itemData(index)))
+
+    # ------------------------------------------------------------- alignment
+    def _show_align(self, align) -> None:
+        self._updating = True
+        try:
+            self.shift_spin.setValue(align.shift_ev)
+            self.broaden_spin.setValue(align.broaden_fwhm_ev)
+            self.kind_combo.setCurrentIndex(max(0, self.kind_combo.findData(align.broaden_kind)))
+            self.window_check.setChecked(align.window is not None)
+            for spin in (self.window_lo, self.window_hi):
+                spin.setEnabled(align.window is not None)
+            if align.window is not None:
+                self.window_lo.setValue(align.window[0])
+                self.window_hi.setValue(align.window[1])
+        finally:
+            self._updating = False
+
+    def _on_window_toggled(self, checked: bool) -> None:
+        for spin in (self.window_lo, self.window_hi):
+            spin.setEnabled(checked)
+        if self._updating:
+            return  # showing the state's settings, not a user change
+        if checked and self.window_hi.value() <= self.window_lo.value():
+            # Start from the current measured spectrum's edge region.
+            doc = self.state.measured()
+            e0 = doc.norm.e0 if doc is not None and doc.norm is not None else None
+            if e0 is not None:
+                self.window_lo.setValue(e0 - 20.0)
+                self.window_hi.setValue(e0 + 60.0)
+        self._on_align_controls()
+
+    def _on_align_controls(self, *_args) -> None:
+        if self._updating:
+            return
+        window = None
+        if self.window_check.isChecked() and self.window_hi.value() > self.window_lo.value():
+            window = (float(self.window_lo.value()), float(self.window_hi.value()))
+        self.state.set_align(shift_ev=float(self.shift_spin.value()),
+                             broaden_fwhm_ev=float(self.broaden_spin.value()),
+                             broaden_kind=str(self.kind_combo.currentData()), window=window)
+
+    def _show_metrics(self, comparisons: dict) -> None:
+        """Metrics of the selected measured spectrum (others in the tooltip)."""
+        current = self.state.current_measured_id
+        if not comparisons:
+            target = self.state.comparison_target()
+            self.metrics_label.setText("Predict a spectrum to compare" if target is None else "—")
+            self.metrics_label.setToolTip("")
+            self.export_button.setEnabled(False)
+            return
+        lines, tips = [], []
+        for measured_id, result in comparisons.items():
+            doc = self.state.measured(measured_id)
+            name = doc.label if doc else measured_id
+            if isinstance(result, str):
+                text = f"{name}: {result}"
+            else:
+                values = ", ".join(f"{label} {result.metrics.get(key, float('nan')):.4g}"
+                                   for key, label in METRIC_NAMES)
+                text = f"{name}: {values} ({result.window[0]:.1f}–{result.window[1]:.1f} eV)"
+            tips.append(text)
+            if measured_id == current or (current not in comparisons and not lines):
+                if isinstance(result, str):
+                    lines.append(f"<span style='color:#b00'>{result}</span>")
+                else:
+                    rows = "".join(f"<tr><td>{label}</td><td align='right'>&nbsp;"
+                                   f"{result.metrics.get(key, float('nan')):.4f}</td></tr>"
+                                   for key, label in METRIC_NAMES)
+                    lines.append(f"<b>{name}</b> vs prediction, {result.window[0]:.1f}–{result.window[1]:.1f} eV"
+                                 f"<table>{rows}</table>")
+        self.metrics_label.setText("".join(lines) or "—")
+        self.metrics_label.setToolTip("\n".join(tips))
+        ok = comparisons.get(current)
+        self.export_button.setEnabled(ok is not None and not isinstance(ok, str))
+
+    def metrics_text(self) -> str:
+        """The metrics as plain text (tests)."""
+        return self.metrics_label.text()
+
+
+class ColumnChooser(QDialog):
+    """Non-modal chooser of energy / numerator / denominator columns and the channel mode.
+
+    Signals:
+        chosen(str, list, object): path, column names and the ChannelChoice.
+    """
+
+    chosen = Signal(str, list, object)
+
+    def __init__(self, path: str, names: Sequence[str], message: str = "",
+                 initial: ChannelChoice | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.setModal(False)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setWindowTitle("Choose columns")
+        self.path = str(path)
+        self.names = [str(n) for n in names]
+        self.energy_combo = QComboBox(self)
+        self.numerator_combo = QComboBox(self)
+        self.denominator_combo = QComboBox(self)
+        self.mode_combo = QComboBox(self)
+        for combo in (self.energy_combo, self.numerator_combo):
+            combo.addItems(self.names)
+        self.denominator_combo.addItem("(none)", None)
+        for name in self.names:
+            self.denominator_combo.addItem(name, name)
+        labels = {"mu": "μ (column is absorption)", "transmission": "transmission −ln(num/den)",
+                  "fluorescence": "fluorescence num/den"}
+        for mode in CHANNEL_MODES:
+            self.mode_combo.addItem(labels.get(mode, mode), mode)
+        info = QLabel(f"<b>{self.path}</b><br>{message}" if message else f"<b>{self.path}</b>", self)
+        info.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Energy:", self.energy_combo)
+        form.addRow("Mode:", self.mode_combo)
+        form.addRow("Numerator (μ, It or If):", self.numerator_combo)
+        form.addRow("Denominator (I0):", self.denominator_combo)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
+                                        self)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(info)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+        self.mode_combo.currentIndexChanged.connect(self._on_mode)
+        self.set_choice(initial or self._guess())
+
+    def _guess(self) -> ChannelChoice:
+        # Energy first, then the last two other columns as I0 and the signal:
+        # the usual beamline order is energy, I0, It (or If).
+        energy = self.names[0]
+        others = self.names[1:]
+        if len(others) >= 2:
+            return ChannelChoice(energy, others[1], others[0], "transmission")
+        return ChannelChoice(energy, others[0] if others else energy, None, "mu")
+
+    def set_choice(self, choice: ChannelChoice) -> None:
+        """Show a choice (names not in the file are left as they are)."""
+        if choice.energy in self.names:
+            self.energy_combo.setCurrentText(choice.energy)
+        if choice.numerator in self.names:
+            self.numerator_combo.setCurrentText(choice.numerator)
+        self.denominator_combo.setCurrentIndex(max(0, self.denominator_combo.findData(choice.denominator)))
+        self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(choice.mode)))
+        self._on_mode()
+
+    def _on_mode(self, *_args) -> None:
+        self.denominator_combo.setEnabled(self.mode_combo.currentData() != "mu")
+
+    def choice(self) -> ChannelChoice:
+        mode = str(self.mode_combo.currentData())
+        denominator = self.denominator_combo.currentData() if mode != "mu" else None
+        return ChannelChoice(self.energy_combo.currentText(), self.numerator_combo.currentText(), denominator, mode)
+
+    def accept(self) -> None:  # noqa: D401 - Qt override
+        self.chosen.emit(self.path, list(self.names), self.choice())
+        super().accept()
+
+
+class GroupChooser(QDialog):
+    """Non-modal chooser of one or several groups of an Athena project.
+
+    Signals:
+        chosen(str, list): path and the checked group names.
+    """
+
+    chosen = Signal(str, list)
+
+    def __init__(self, path: str, groups: Sequence[str], parent=None) -> None:
+        super().__init__(parent)
+        self.setModal(False)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setWindowTitle("Choose Athena groups")
+        self.path = str(path)
+        self.list = QListWidget(self)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        for k, name in enumerate(groups):
+            item = QListWidgetItem(str(name))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if k == 0 else Qt.CheckState.Unchecked)
+            self.list.addItem(item)
+        info = QLabel(f"<b>{self.path}</b><br>Check the groups to import:", self)
+        info.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
+                                        self)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(info)
+        layout.addWidget(self.list)
+        layout.addWidget(self.buttons)
+
+    def set_checked(self, names: Sequence[str]) -> None:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
+
+    def checked(self) -> list[str]:
+        return [self.list.item(r).text() for r in range(self.list.count())
+                if self.list.item(r).checkState() == Qt.CheckState.Checked]
+
+    def accept(self) -> None:  # noqa: D401 - Qt override
+        self.chosen.emit(self.path, self.checked())
+        super().accept()

@@ -1,0 +1,332 @@
+"""Spectra panels: μ(E), dμ/dE and d²μ/dE² sharing one energy axis, with a crosshair.
+
+:func:`curves_for` turns a :class:`~model_core.types.Prediction` into the
+curves that are shown (and exported, see :mod:`xanes_gui.export`), so the
+plots and the CSV always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QListWidget, QListWidgetItem
+
+from model_core.types import Prediction
+
+AVERAGE_LABEL = "average"
+
+
+@dataclass(frozen=True, eq=False)
+class Curve:
+    """One displayed spectrum and its derivatives.
+
+    Attributes:
+        label: legend text, unique within a plot.
+        energy: (G,) energies in eV (edge-relative or absolute, see ``reference``).
+        mu: (G,) absorption.
+        d1: (G,) dμ/dE.
+        d2: (G,) d²μ/dE².
+        reference: "edge" or "absolute".
+        site: the absorber atom index, or None for the average.
+        weight: the site's weight in the average (the total for the average).
+        kind: "prediction" (ML), "measured" or "feff".
+        color: RGB colour; None picks one from the site palette by position.
+        dashed: draw with a dashed line (FEFF10 curves).
+    """
+
+    label: str
+    energy: np.ndarray
+    mu: np.ndarray
+    d1: np.ndarray
+    d2: np.ndarray
+    reference: str
+    site: int | None
+    weight: float
+    kind: str = "prediction"
+    color: tuple[int, int, int] | None = None
+    dashed: bool = False
+
+
+def derivatives(energy: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and second derivative of μ(E) for display (central differences on a possibly uneven grid)."""
+    energy = np.asarray(energy, dtype=float)
+    mu = np.asarray(mu, dtype=float)
+    if len(energy) < 3:
+        zeros = np.zeros_like(mu)
+        return zeros, zeros.copy()
+    d1 = np.gradient(mu, energy)
+    return d1, np.gradient(d1, energy)
+
+
+def has_absolute_energies(prediction: Prediction | None) -> bool:
+    """Whether absolute energies can be shown (the model predicted E0)."""
+    return prediction is not None and prediction.e0_ev is not None and len(prediction.e0_ev) > 0
+
+
+def curves_for(prediction: Prediction, reference: str = "edge",
+               site_labels: Mapping[int, str] | None = None, shift_ev: float = 0.0,
+               e0_fallback: float | None = None) -> list[Curve]:
+    """The curves shown for a prediction: one per site, then the weighted average.
+
+    Args:
+        prediction: the prediction.
+        reference: "edge" for E - E0, "absolute" for E (falls back to "edge"
+            when the prediction has no E0 and no ``e0_fallback``).
+        site_labels: legend text per site index (default "site <i>").
+        shift_ev: added to absolute energies (the alignment shift with a measured spectrum).
+        e0_fallback: edge energy used for every site when the model predicts none
+            (the measured E0, as :func:`model_core.spectra.align.compare` places it).
+
+    Returns:
+        Curves in legend order; the average only when there are several sites.
+    """
+    own_e0 = has_absolute_energies(prediction)
+    absolute = reference == "absolute" and (own_e0 or e0_fallback is not None)
+    ref = "absolute" if absolute else "edge"
+    labels = site_labels or {}
+
+    def place(e0: float | None) -> float:
+        if not absolute:
+            return 0.0
+        return float((e0 if own_e0 and e0 is not None else e0_fallback) or 0.0) + float(shift_ev)
+
+    curves = []
+    for k, site in enumerate(prediction.site_indices):
+        spectrum = prediction.site_spectrum(k)
+        energy = spectrum.energy_ev + place(spectrum.e0_ev)
+        d1, d2 = derivatives(energy, spectrum.mu)
+        curves.append(Curve(labels.get(int(site), f"site {int(site)}"), energy, spectrum.mu, d1, d2, ref,
+                            int(site), float(prediction.weights[k])))
+    if len(prediction.site_indices) > 1:
+        average = prediction.average_spectrum()
+        energy = average.energy_ev + place(average.e0_ev)
+        d1, d2 = derivatives(energy, average.mu)
+        curves.append(Curve(AVERAGE_LABEL, energy, average.mu, d1, d2, ref, None,
+                            float(np.sum(prediction.weights))))
+    return curves
+
+
+def measured_curve(label: str, energy: np.ndarray, mu: np.ndarray, color: tuple[int, int, int]) -> Curve:
+    """A measured (normalized) spectrum as a curve on absolute energies."""
+    d1, d2 = derivatives(energy, mu)
+    return Curve(label, np.asarray(energy, dtype=float), np.asarray(mu, dtype=float), d1, d2, "absolute", None,
+                 1.0, kind="measured", color=color)
+
+
+def feff_curves(result, reference: str, color_for, shift_ev: float = 0.0) -> list[Curve]:
+    """Curves of a FEFF10 result: "FEFF <preset> site i" per site, then the weighted average.
+
+    Args:
+        result: a :class:`xanes_gui.comparison.FeffResult`.
+        reference: "edge" (energy_rel_ev from the xmu.dat) or "absolute" (omega).
+        color_for: index -> RGB colour.
+        shift_ev: added to absolute energies (alignment shift when FEFF is the comparison target).
+    """
+    from xanes_gui.comparison import relative_energies
+
+    curves = []
+    items = [(f"FEFF {result.preset} site {s.site}", s.spectrum, s.site, float(len(s.stands_for) or 1))
+             for s in result.spectra]
+    if result.average is not None:
+        items.append((f"FEFF {result.preset} average", result.average, None,
+                      float(sum(len(s.stands_for) or 1 for s in result.spectra))))
+    for index, (label, spectrum, site, weight) in enumerate(items):
+        if reference == "absolute":
+            energy = np.asarray(spectrum.energy_ev, dtype=float) + float(shift_ev)
+        else:
+            energy = relative_energies(spectrum)
+        d1, d2 = derivatives(energy, spectrum.mu)
+        curves.append(Curve(label, energy, np.asarray(spectrum.mu, dtype=float), d1, d2, reference, site, weight,
+                            kind="feff", color=color_for(index), dashed=True))
+    return curves
+
+
+def curve_color(index: int, label: str) -> tuple[int, int, int]:
+    """Stable colours: black for the average, a qualitative palette for sites."""
+    if label == AVERAGE_LABEL:
+        return (0, 0, 0)
+    palette = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+               (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+    return palette[index % len(palette)]
+
+
+class SpectraPlots(pg.GraphicsLayoutWidget):
+    """Three linked panels (μ, dμ/dE, d²μ/dE²) with a legend and a crosshair readout.
+
+    Plot items are created the first time a curve label appears and later
+    only updated with ``setData``; labels that disappear are hidden, not deleted.
+
+    Signals:
+        crosshairMoved(float): energy under the mouse.
+    """
+
+    crosshairMoved = Signal(float)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setBackground("w")
+        self.ci.layout.setSpacing(2)
+        titles = (("μ(E)", "μ"), ("dμ/dE", "dμ/dE"), ("d²μ/dE²", "d²μ/dE²"))
+        self.panels: list[pg.PlotItem] = []
+        for row, (_, ylabel) in enumerate(titles):
+            plot = self.addPlot(row=row, col=0)
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.setLabel("left", ylabel)
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).setPen("k")
+                plot.getAxis(axis).setTextPen("k")
+                # "(x0.001)" on a derivative axis confuses more than it helps.
+                plot.getAxis(axis).enableAutoSIPrefix(False)
+            if row:
+                plot.setXLink(self.panels[0])
+            self.panels.append(plot)
+        self.ci.layout.setRowStretchFactor(0, 2)
+        self.legend = self.panels[0].addLegend(offset=(-10, -10), labelTextColor="k", brush=(255, 255, 255, 200))
+        self._items: dict[str, list[pg.PlotDataItem]] = {}
+        self._curves: list[Curve] = []
+        self._hidden: frozenset[str] = frozenset()
+        self._lines = []
+        for plot in self.panels:
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine))
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+            self._lines.append(line)
+        self.readout = pg.TextItem(anchor=(0, 0), color="k", fill=(255, 255, 255, 210))
+        self.readout.setZValue(100)
+        self.readout.setVisible(False)
+        self.panels[0].addItem(self.readout, ignoreBounds=True)
+        self.set_reference("edge")
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    # ----------------------------------------------------------------- data
+    @property
+    def curves(self) -> list[Curve]:
+        """The curves currently shown (including hidden ones)."""
+        return list(self._curves)
+
+    def set_reference(self, reference: str) -> None:
+        text = "E (eV)" if reference == "absolute" else "E − E0 (eV)"
+        for plot in self.panels:
+            plot.setLabel("bottom", text)
+
+    def set_curves(self, curves: list[Curve], hidden: frozenset[str] = frozenset()) -> None:
+        """Show ``curves`` (in legend order); labels in ``hidden`` are kept but not drawn."""
+        self._curves = list(curves)
+        self._hidden = frozenset(hidden)
+        wanted = {c.label for c in curves}
+        for label, items in self._items.items():
+            if label not in wanted:
+                for item in items:
+                    item.setData([], [])
+                    item.setVisible(False)
+        self.legend.clear()
+        for index, curve in enumerate(curves):
+            items = self._items.get(curve.label)
+            if items is None:
+                items = []
+                for plot in self.panels:
+                    item = pg.PlotDataItem(name=curve.label)
+                    plot.addItem(item)
+                    items.append(item)
+                self.legend.removeItem(items[0])
+                self._items[curve.label] = items
+            width = 2.5 if curve.label == AVERAGE_LABEL or curve.kind == "measured" else 1.5
+            color = curve.color or curve_color(index, curve.label)
+            style = Qt.PenStyle.DashLine if curve.dashed else Qt.PenStyle.SolidLine
+            pen = pg.mkPen(color, width=width, style=style)
+            for item, values in zip(items, (curve.mu, curve.d1, curve.d2)):
+                item.setData(curve.energy, values)
+                item.setPen(pen)
+                item.setVisible(curve.label not in self._hidden)
+            if curve.label not in self._hidden:
+                self.legend.addItem(items[0], curve.label)
+        for plot in self.panels:
+            plot.getViewBox().setAutoVisible(y=False)
+            plot.enableAutoRange()
+
+    def focus_x(self, lo: float, hi: float) -> None:
+        """Show the energies lo..hi, y ranges fitted to the data visible there.
+
+        A measured scan often spans a keV or more while a prediction covers a
+        few tens of eV around the edge: without this the prediction is a spike.
+        """
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            return
+        for plot in self.panels:
+            plot.getViewBox().setAutoVisible(y=True)
+            plot.enableAutoRange(axis="y")
+        self.panels[0].setXRange(lo, hi, padding=0.02)
+
+    def set_hidden(self, hidden: frozenset[str]) -> None:
+        """Change which curves are drawn."""
+        self.set_curves(self._curves, hidden)
+
+    def clear_curves(self) -> None:
+        self.set_curves([])
+
+    # ------------------------------------------------------------- crosshair
+    def show_crosshair(self, energy: float) -> str:
+        """Put the crosshair at ``energy``; returns the readout text (also used by tests)."""
+        lines = [f"E = {energy:.2f} eV"]
+        for curve in self._curves:
+            if curve.label in self._hidden or not len(curve.energy):
+                continue
+            if curve.energy[0] <= energy <= curve.energy[-1]:
+                value = float(np.interp(energy, curve.energy, curve.mu))
+                lines.append(f"{curve.label}: {value:.4g}")
+        text = "\n".join(lines)
+        for line in self._lines:
+            line.setPos(energy)
+            line.setVisible(True)
+        self.readout.setText(text)
+        view = self.panels[0].vb.viewRange()
+        self.readout.setPos(energy, view[1][1])
+        self.readout.setVisible(True)
+        self.crosshairMoved.emit(float(energy))
+        return text
+
+    def _on_mouse_moved(self, pos: QPointF) -> None:
+        for plot in self.panels:
+            if plot.sceneBoundingRect().contains(pos):
+                energy = plot.vb.mapSceneToView(pos).x()
+                self.show_crosshair(float(energy))
+                return
+
+
+class CurveList(QListWidget):
+    """Checkable list of the shown curves; unchecking hides a curve.
+
+    Signals:
+        visibilityChanged(str, bool): curve label and whether it is shown.
+    """
+
+    visibilityChanged = Signal(str, bool)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._updating = False
+        self.itemChanged.connect(self._on_item_changed)
+
+    def set_curves(self, labels: list[str], hidden: frozenset[str],
+                   colors: list[tuple[int, int, int] | None] | None = None) -> None:
+        """Show ``labels`` (colours as in the plot: ``colors[i]`` or the palette by position)."""
+        self._updating = True
+        try:
+            self.clear()
+            for index, label in enumerate(labels):
+                item = QListWidgetItem(label)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Unchecked if label in hidden else Qt.CheckState.Checked)
+                color = colors[index] if colors and index < len(colors) and colors[index] else None
+                item.setForeground(pg.mkColor(color or curve_color(index, label)))
+                self.addItem(item)
+        finally:
+            self._updating = False
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        if not self._updating:
+            self.visibilityChanged.emit(item.text(), item.checkState() == Qt.CheckState.Checked)
