@@ -89,6 +89,11 @@ class ModelConfig:
         basis_widths: widths relative to the spacing of basis centres.
         use_background: add the sigmoid background a_bg * sigmoid((E - mu_bg) / w_bg).
         e0_head: auxiliary E0 head on detached readout features.
+        aggregation: "mean" over incoming edges (paper) or "sum" divided by the fixed
+            ``avg_neighbors`` (keeps coordination counts, which mean aggregation loses).
+        avg_neighbors: the constant a summed aggregate is divided by.
+        mean_offset: add a fixed (G,) offset spectrum (the training mean, set by the
+            trainer and saved in the state_dict) so the network learns the deviation from it.
         grid: the energy grid the spectrum is evaluated on.
     """
 
@@ -116,6 +121,9 @@ class ModelConfig:
     basis_widths: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 4.0)
     use_background: bool = True
     e0_head: bool = True
+    aggregation: str = "mean"
+    avg_neighbors: float = 30.0
+    mean_offset: bool = False
     grid: EnergyGrid = field(default_factory=EnergyGrid)
 
     def __post_init__(self) -> None:
@@ -124,6 +132,7 @@ class ModelConfig:
             "tensor_product": ("uvu", "full"),
             "pooling": ("attention", "mean"),
             "output": ("gaussian_basis", "direct"),
+            "aggregation": ("mean", "sum"),
         }
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:

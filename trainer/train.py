@@ -222,8 +222,10 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
 
     _seed_everything(config.optim.seed)
     model = XANE3(config.model).to(device)
+    if config.model.mean_offset:
+        model.set_offset_spectrum(train_mean)
     if init_checkpoint is not None and init_checkpoint.state_dict is not None:
-        model.load_state_dict(init_checkpoint.state_dict)
+        model.load_state_dict(init_checkpoint.state_dict)  # keeps the initial model's offset
         log(f"initialised from {init}")
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.3f} M parameters on {device}")

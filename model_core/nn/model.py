@@ -72,7 +72,8 @@ class XANE3(nn.Module):
         self.head = SpectrumHead(
             self.pooling.out_dim, config.readout_hidden, config.dropout, config.grid,
             output=config.output, basis_per_scale=config.basis_per_scale,
-            basis_widths=config.basis_widths, use_background=config.use_background)
+            basis_widths=config.basis_widths, use_background=config.use_background,
+            mean_offset=config.mean_offset)
         self.e0_head = E0Head(self.pooling.out_dim, config.readout_hidden) if config.e0_head else None
 
     @classmethod
@@ -84,6 +85,13 @@ class XANE3(nn.Module):
     def energy(self) -> torch.Tensor:
         """(G,) grid energies in eV relative to the edge."""
         return self.head.spectrum.energy if self.head.spectrum is not None else self.head.energy
+
+    def set_offset_spectrum(self, spectrum) -> None:
+        """Fill the fixed offset spectrum ((G,), e.g. the training mean); needs ``mean_offset``."""
+        if self.head.offset is None:
+            raise ValueError("this model was built without mean_offset")
+        with torch.no_grad():
+            self.head.offset.copy_(torch.as_tensor(spectrum, dtype=self.head.offset.dtype))
 
     def edge_features(self, edge_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Spherical harmonics, radial basis and cutoff of the edges.
@@ -125,7 +133,12 @@ class XANE3(nn.Module):
 
         x = self.embedding(z).to(edge_vec.dtype)  # (N, C)
         sh, radial, cutoff = self.edge_features(edge_vec)
-        inv_degree = inverse_in_degree(edge_dst, x.shape[0], x.dtype)  # (N,)
+        if self.config.aggregation == "mean":
+            inv_degree = inverse_in_degree(edge_dst, x.shape[0], x.dtype)  # (N,) 1/in-degree
+        else:
+            # sum aggregation scaled by a constant: neighbour counts stay visible
+            inv_degree = torch.full((x.shape[0],), 1.0 / float(self.config.avg_neighbors),
+                                    dtype=x.dtype, device=x.device)  # (N,)
         for block in self.blocks:
             x = block(x, edge_src, edge_dst, sh, radial, cutoff, inv_degree)  # (N, hidden.dim)
         readout, attention = self.pooling(x, batch.absorber_mask, node_batch, num_graphs)  # (B, F), (N,)

@@ -100,6 +100,7 @@ class SpectrumHead(nn.Module):
         grid: the energy grid.
         output: "gaussian_basis" (paper) or "direct" (one output per grid point).
         basis_per_scale / basis_widths / use_background: see :class:`GaussianBasisSpectrum`.
+        mean_offset: add the (G,) ``offset`` buffer to every predicted spectrum.
 
     Attributes:
         energy: (G,) buffer of grid energies in eV.
@@ -108,8 +109,14 @@ class SpectrumHead(nn.Module):
     def __init__(self, in_dim: int, hidden: Sequence[int], dropout: float, grid: EnergyGrid,
                  output: str = "gaussian_basis", basis_per_scale: int = 40,
                  basis_widths: Sequence[float] = (0.1, 0.5, 1.0, 2.0, 4.0),
-                 use_background: bool = True) -> None:
+                 use_background: bool = True, mean_offset: bool = False) -> None:
         super().__init__()
+        if mean_offset:
+            # (G,) fixed offset (the training-mean spectrum, filled by the trainer and
+            # restored from the state_dict): the network then only learns deviations.
+            self.register_buffer("offset", torch.zeros(int(grid.n_points), dtype=torch.get_default_dtype()))
+        else:
+            self.offset = None
         if output == "gaussian_basis":
             self.spectrum = GaussianBasisSpectrum(grid, basis_per_scale, basis_widths, use_background)
             out_dim = self.spectrum.num_coefficients
@@ -124,7 +131,8 @@ class SpectrumHead(nn.Module):
     def forward(self, readout: torch.Tensor) -> torch.Tensor:
         """(B, F) readout vector -> (B, G) spectrum."""
         out = self.mlp(readout)
-        return out if self.spectrum is None else self.spectrum(out)
+        mu = out if self.spectrum is None else self.spectrum(out)  # (B, G)
+        return mu if self.offset is None else mu + self.offset
 
 
 class E0Head(nn.Module):

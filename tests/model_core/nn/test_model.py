@@ -147,6 +147,8 @@ ABLATIONS = {
     "l_max_0": dict(l_max=0),
     "no_e0_head": dict(e0_head=False),
     "one_block": dict(num_blocks=1),
+    "sum_aggregation": dict(aggregation="sum", avg_neighbors=4.0),
+    "mean_offset": dict(mean_offset=True),
 }
 
 
@@ -174,6 +176,44 @@ def test_ablation_structure():
     g = random_graph(1, 9)
     att = run(mean, [g])["attention"]
     torch.testing.assert_close(att[1:], torch.full((8,), 1 / 8, dtype=torch.float64))
+
+
+def _star(n_neighbours: int):
+    """Absorber at the origin with n identical neighbours stacked on one shell point."""
+    from torch_geometric.data import Data
+
+    pos = torch.zeros(n_neighbours + 1, 3, dtype=torch.float64)
+    pos[1:, 0] = 2.0
+    src = torch.cat([torch.zeros(n_neighbours, dtype=torch.long), torch.arange(1, n_neighbours + 1)])
+    dst = torch.cat([torch.arange(1, n_neighbours + 1), torch.zeros(n_neighbours, dtype=torch.long)])
+    mask = torch.zeros(n_neighbours + 1, dtype=torch.bool)
+    mask[0] = True
+    return Data(z=torch.tensor([29] + [8] * n_neighbours), pos=pos, edge_index=torch.stack([src, dst]),
+                edge_vec=pos[dst] - pos[src], absorber_mask=mask, num_nodes=n_neighbours + 1)
+
+
+def test_sum_aggregation_sees_neighbour_count():
+    # Mean aggregation cannot tell one neighbour from two identical ones; sum can.
+    mean_model = make_model(TINY)
+    one, two = run(mean_model, [_star(1)])["mu"], run(mean_model, [_star(2)])["mu"]
+    torch.testing.assert_close(one, two)
+    sum_model = make_model(dataclasses.replace(TINY, aggregation="sum", avg_neighbors=4.0))
+    assert not torch.allclose(run(sum_model, [_star(1)])["mu"], run(sum_model, [_star(2)])["mu"])
+    with pytest.raises(ValueError):
+        dataclasses.replace(TINY, aggregation="max")
+
+
+def test_mean_offset_is_added_and_saved(graphs):
+    plain = make_model(dataclasses.replace(TINY, mean_offset=True), seed=0)
+    base = run(plain, graphs)["mu"]
+    offset = torch.linspace(0.0, 1.0, TINY.grid.n_points, dtype=torch.float64)
+    plain.set_offset_spectrum(offset)
+    torch.testing.assert_close(run(plain, graphs)["mu"], base + offset)
+    restored = make_model(dataclasses.replace(TINY, mean_offset=True), seed=1)
+    restored.load_state_dict(plain.state_dict())
+    torch.testing.assert_close(restored.head.offset, offset)
+    with pytest.raises(ValueError):
+        make_model(TINY).set_offset_spectrum(offset)
 
 
 def test_mean_pooling_context_is_mean():
