@@ -236,16 +236,25 @@ class XanesPredictor:
         return self._run(list(graphs), progress)
 
     def _run(self, graphs: list, progress: ProgressCallback | None):
+        """Predict each distinct graph once and share the result with its duplicates.
+
+        Sites related by a lattice translation (every supercell, every slab) have the same
+        environment in the absorber frame; the model is deterministic, so one forward pass
+        serves them all. Attention weights carry over through the node correspondence and
+        are mapped back through each site's own atom indices.
+        """
         import torch
 
         from model_core.batching import collate
         from model_core.types import SiteAttention
 
-        total = len(graphs)
-        spectra, e0s, attention = [], [], []
+        unique, slot, correspondence = _distinct_graphs(graphs)
+
+        total = len(unique)
+        spectra, e0s, node_weights = [], [], []
         with torch.inference_mode():
             for start in range(0, total, self._batch_size):
-                chunk = graphs[start:start + self._batch_size]
+                chunk = unique[start:start + self._batch_size]
                 batch = collate(chunk).to(self._device)
                 out = self._model(batch)
                 spectra.append(out["mu"].double().cpu().numpy())
@@ -253,18 +262,68 @@ class XanesPredictor:
                     e0s.append(out["e0"].double().cpu().numpy())
                 node_weight = out["attention"].double().cpu().numpy()
                 node_graph = batch.batch.cpu().numpy()
-                for k, graph in enumerate(chunk):
-                    w = node_weight[node_graph == k]
-                    attention.append(SiteAttention(
-                        atom_index=graph.atom_index, image=graph.image,
-                        distance=np.linalg.norm(graph.positions, axis=1), weight=w))
+                node_weights.extend(node_weight[node_graph == k] for k in range(len(chunk)))
                 if progress is not None:
                     progress(min(start + len(chunk), total), total)
-        mu = np.concatenate(spectra, axis=0)
+        mu = np.concatenate(spectra, axis=0)[slot]
         e0 = None
         if e0s:
-            e0 = np.concatenate(e0s) * self._checkpoint.e0_std_ev + self._checkpoint.e0_mean_ev
-        return mu, e0, tuple(attention)
+            e0 = np.concatenate(e0s)[slot] * self._checkpoint.e0_std_ev + self._checkpoint.e0_mean_ev
+        attention = tuple(
+            SiteAttention(atom_index=graph.atom_index, image=graph.image,
+                          distance=np.linalg.norm(graph.positions, axis=1),
+                          weight=node_weights[slot[i]][correspondence[i]])
+            for i, graph in enumerate(graphs))
+        return mu, e0, attention
+
+
+# Two environments are the same when every node has a partner of the same element within
+# this distance (Å): far below any effect on a spectrum, far above floating-point noise.
+_SAME_POSITION_ANG = 1e-5
+
+
+def _distinct_graphs(graphs: Sequence) -> tuple[list, np.ndarray, list[np.ndarray]]:
+    """Group graphs whose absorber-frame environments coincide.
+
+    Returns:
+        ``(unique, slot, correspondence)``: the distinct graphs; (M,) index into
+        ``unique`` of every graph; for every graph an (n,) array mapping its nodes to the
+        matching nodes of its representative.
+    """
+    from scipy.spatial import cKDTree
+
+    unique: list = []
+    signatures: list[np.ndarray] = []
+    trees: list = []
+    classes: dict[tuple, list[int]] = {}
+    slot = np.empty(len(graphs), dtype=np.int64)
+    correspondence: list[np.ndarray] = []
+    for i, graph in enumerate(graphs):
+        z = np.asarray(graph.atomic_numbers)
+        positions = np.asarray(graph.positions, dtype=np.float64)
+        signature = np.sort(np.linalg.norm(positions, axis=1))  # (n,) sorted distances
+        coarse = (len(z), int(graph.n_edges), np.sort(z).tobytes())
+        match = None
+        for r in classes.get(coarse, ()):
+            if np.abs(signatures[r] - signature).max() > _SAME_POSITION_ANG:
+                continue
+            if trees[r] is None:
+                trees[r] = cKDTree(unique[r].positions)
+            distance, partner = trees[r].query(positions)
+            if (distance.max() <= _SAME_POSITION_ANG
+                    and np.array_equal(np.asarray(unique[r].atomic_numbers)[partner], z)
+                    and len(np.unique(partner)) == len(z)):
+                match = (r, partner)
+                break
+        if match is None:
+            classes.setdefault(coarse, []).append(len(unique))
+            match = (len(unique), np.arange(len(z)))
+            unique.append(graph)
+            signatures.append(signature)
+            trees.append(None)
+        slot[i] = match[0]
+        correspondence.append(match[1])
+    return unique, slot, correspondence
 
 
 def load_model(name_or_path: str | None = None, device: str = "auto", *,

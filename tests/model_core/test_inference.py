@@ -111,3 +111,44 @@ def test_elements_beyond_the_embedding_are_a_clear_error(model_path):
     heavy = structure.replace(atomic_numbers=[29, 29, 29, 29, 8, 103], source="lr.cif")
     with pytest.raises(ValueError, match="lr.cif.*Lr"):
         load_model(str(model_path), device="cpu").predict(heavy, [0])
+
+
+def test_translation_equivalent_sites_share_one_forward_pass(model_path):
+    from model_core.types import Structure
+
+    base = cuprite()
+    shift = base.cell[0]
+    supercell = Structure(atomic_numbers=np.tile(base.atomic_numbers, 2),
+                          positions=np.vstack([base.positions, base.positions + shift]),
+                          cell=base.cell * np.array([[2.0], [1.0], [1.0]]), pbc=(True, True, True))
+    cu_sites = [i for i in range(supercell.n_atoms) if supercell.atomic_numbers[i] == 29]
+    predictor = load_model(str(model_path), device="cpu", batch_size=64)
+    calls = []
+    result = predictor.predict(supercell, cu_sites, progress=lambda done, total: calls.append(total))
+    assert calls == [4]  # 8 Cu sites, 4 distinct environments
+    for k, site in enumerate(cu_sites):
+        alone = predictor.predict(supercell, [site])
+        np.testing.assert_allclose(result.mu[k], alone.mu[0], atol=1e-6)
+        np.testing.assert_allclose(result.e0_ev[k], alone.e0_ev[0], atol=1e-6)
+        assert result.attention[k].atom_index[0] == site
+        np.testing.assert_allclose(result.attention[k].per_atom(supercell.n_atoms),
+                                   alone.attention[0].per_atom(supercell.n_atoms), atol=1e-6)
+
+
+def test_distinct_graphs_match_nodes_in_any_order():
+    import dataclasses
+
+    from model_core.config import GraphConfig
+    from model_core.graph import build_graph
+    from model_core.inference import _distinct_graphs
+
+    graph = build_graph(cuprite(), 0, GraphConfig())
+    order = np.concatenate([[0], np.arange(1, graph.n_nodes)[::-1]])
+    inverse = np.argsort(order)
+    shuffled = dataclasses.replace(
+        graph, atomic_numbers=graph.atomic_numbers[order], positions=graph.positions[order] + 1e-9,
+        atom_index=graph.atom_index[order], image=graph.image[order], edge_index=inverse[graph.edge_index])
+    moved = dataclasses.replace(graph, positions=graph.positions * 1.001)
+    unique, slot, correspondence = _distinct_graphs([graph, shuffled, moved])
+    assert len(unique) == 2 and list(slot) == [0, 0, 1]
+    np.testing.assert_array_equal(correspondence[1], order)
