@@ -75,6 +75,8 @@ class ModelConfig:
         r_max: radial cutoff in Å (cosine cutoff reaches zero here).
         num_radial: number of radial basis functions.
         radial_basis: "bessel" (paper default) or "gaussian".
+        radial_normalize: standardize the radial basis to unit RMS (see
+            :class:`~model_core.nn.radial.RadialEmbedding`); False = raw basis times cutoff.
         radial_hidden: width of the MLP mapping the radial basis to tensor-product weights.
         tensor_product: "uvu" (depthwise, ~20x cheaper on CPU) or "full" ("uvw").
         use_layer_norm: equivariant layer norm after aggregation.
@@ -106,6 +108,7 @@ class ModelConfig:
     r_max: float = 5.0
     num_radial: int = 16
     radial_basis: str = "bessel"
+    radial_normalize: bool = True
     radial_hidden: int = 64
     tensor_product: str = "uvu"
     use_layer_norm: bool = True

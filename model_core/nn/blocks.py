@@ -234,6 +234,12 @@ class InteractionBlock(nn.Module):
         self.radial_mlp = nn.Sequential(
             nn.Linear(num_radial, radial_hidden), nn.SiLU(),
             nn.Linear(radial_hidden, self.tp.weight_numel))
+        # Variance-preserving init (unit-RMS radial input -> O(1) weights). torch's default
+        # uniform(+-1/sqrt(fan_in)) shrinks each layer ~3x: messages start ~40x smaller than
+        # the self-connection and training sits near the mean spectrum for many epochs.
+        for layer, gain in ((self.radial_mlp[0], math.sqrt(2.0)), (self.radial_mlp[2], 1.0)):
+            nn.init.normal_(layer.weight, std=gain / math.sqrt(layer.in_features))
+            nn.init.zeros_(layer.bias)
 
         # --- 3./5. pre-activation irreps: hidden (+ gate scalars, one per l > 0 channel)
         self.use_gate = bool(use_gate) and len(gated) > 0

@@ -56,7 +56,8 @@ class XANE3(nn.Module):
         self.irreps_embed = o3.Irreps([(c, (0, 1))])
 
         self.embedding = nn.Embedding(config.max_z, c)  # Z -> (N, C) = Cx0e
-        self.radial = RadialEmbedding(config.r_max, config.num_radial, config.radial_basis)
+        self.radial = RadialEmbedding(config.r_max, config.num_radial, config.radial_basis,
+                                      normalize=config.radial_normalize)
         blocks = []
         irreps = self.irreps_embed
         for _ in range(config.num_blocks):

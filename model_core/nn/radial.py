@@ -84,21 +84,31 @@ class GaussianBasis(nn.Module):
         return torch.exp(-self.inv_two_sigma2 * diff * diff)
 
 
+# Edge lengths over which the basis is standardized (Å): bonded and next-shell distances.
+_NORMALIZE_FROM_ANG = 1.0
+
+
 class RadialEmbedding(nn.Module):
-    """Edge-length embedding: a radial basis times the cosine cutoff.
+    """Edge-length embedding: a radial basis and the cosine cutoff.
 
     Args:
         r_max: cutoff radius in Å.
         num_radial: number R of basis functions.
         basis: "bessel" (paper) or "gaussian".
+        normalize: divide each basis function by its RMS over 1 Å..r_max and leave the
+            cutoff to the tensor-product weights. Without it the Bessel functions times
+            the cutoff are ~0.03 at typical neighbour distances, the radial MLP sees
+            almost no distance information at initialization, and training stalls near
+            the mean spectrum for many epochs (measured: 20+ epochs on the Cu data).
+            False reproduces the raw ``basis * cutoff`` input.
 
     Returns (forward):
-        ``(basis (E, R), cutoff (E,))``: the basis already multiplied by the cutoff,
-        and the cutoff itself (the interaction blocks multiply their per-edge
-        tensor-product weights by it so that messages vanish smoothly at r_max).
+        ``(basis (E, R), cutoff (E,))``: the MLP input and the cutoff itself (the
+        interaction blocks multiply their per-edge tensor-product weights by it, so
+        messages vanish smoothly at r_max either way).
     """
 
-    def __init__(self, r_max: float, num_radial: int, basis: str = "bessel") -> None:
+    def __init__(self, r_max: float, num_radial: int, basis: str = "bessel", normalize: bool = True) -> None:
         super().__init__()
         if basis == "bessel":
             self.basis = BesselBasis(r_max, num_radial)
@@ -108,7 +118,19 @@ class RadialEmbedding(nn.Module):
             raise ValueError(f"radial basis must be 'bessel' or 'gaussian', got {basis!r}")
         self.r_max = float(r_max)
         self.num_radial = int(num_radial)
+        self.normalize = bool(normalize)
+        if self.normalize:
+            with torch.no_grad():
+                r = torch.linspace(min(_NORMALIZE_FROM_ANG, 0.5 * self.r_max), self.r_max, 1024,
+                                   dtype=torch.float64)
+                rms = self.basis.to(torch.float64)(r).square().mean(dim=0).sqrt()  # (R,)
+                self.basis.to(torch.get_default_dtype())
+            # a fixed function of (r_max, R, basis): not saved, recomputed on load
+            self.register_buffer("inv_rms", (1.0 / rms).to(torch.get_default_dtype()), persistent=False)
 
     def forward(self, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cutoff = cosine_cutoff(lengths, self.r_max)  # (E,)
-        return self.basis(lengths) * cutoff.unsqueeze(-1), cutoff
+        values = self.basis(lengths)  # (E, R)
+        if self.normalize:
+            return values * self.inv_rms.to(values.dtype), cutoff
+        return values * cutoff.unsqueeze(-1), cutoff

@@ -49,11 +49,23 @@ def test_bessel_basis_formula():
 
 def test_radial_embedding_vanishes_at_cutoff():
     for kind in ("bessel", "gaussian"):
-        basis, cutoff = RadialEmbedding(5.0, 8, kind)(torch.tensor([1.0, 5.0, 5.5]))
+        # raw form: the basis itself carries the cutoff
+        basis, cutoff = RadialEmbedding(5.0, 8, kind, normalize=False)(torch.tensor([1.0, 5.0, 5.5]))
         assert basis.shape == (3, 8)
         assert torch.all(basis[1:] == 0) and torch.all(cutoff[1:] == 0)
         assert torch.all(basis[0] != 0)
+        # normalized form: the cutoff (applied to the tensor-product weights) vanishes
+        basis, cutoff = RadialEmbedding(5.0, 8, kind)(torch.tensor([1.0, 5.0, 5.5]))
+        assert torch.all(cutoff[1:] == 0) and cutoff[0] > 0
     assert GaussianBasis(5.0, 8)(torch.tensor([0.0]))[0, 0] == 1.0
+
+
+def test_normalized_radial_basis_has_unit_rms():
+    r = torch.linspace(1.0, 5.0, 2001, dtype=torch.float64)
+    for kind in ("bessel", "gaussian"):
+        basis, _ = RadialEmbedding(5.0, 8, kind).double()(r)
+        rms = basis.square().mean(dim=0).sqrt()
+        torch.testing.assert_close(rms, torch.ones(8, dtype=torch.float64), atol=0.02, rtol=0)
 
 
 # --- tensor product ---------------------------------------------------------
