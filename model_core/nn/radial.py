@@ -121,10 +121,10 @@ class RadialEmbedding(nn.Module):
         self.normalize = bool(normalize)
         if self.normalize:
             with torch.no_grad():
+                # both bases cast their buffers to the input's dtype, so float64 r suffices
                 r = torch.linspace(min(_NORMALIZE_FROM_ANG, 0.5 * self.r_max), self.r_max, 1024,
                                    dtype=torch.float64)
-                rms = self.basis.to(torch.float64)(r).square().mean(dim=0).sqrt()  # (R,)
-                self.basis.to(torch.get_default_dtype())
+                rms = self.basis(r).square().mean(dim=0).sqrt()  # (R,)
             # a fixed function of (r_max, R, basis): not saved, recomputed on load
             self.register_buffer("inv_rms", (1.0 / rms).to(torch.get_default_dtype()), persistent=False)
 
