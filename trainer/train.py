@@ -234,11 +234,21 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
         optimizer, mode="min", factor=config.optim.lr_factor, patience=config.optim.lr_patience,
         min_lr=config.optim.min_lr)
 
+    ema = None
+    if config.optim.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        # use_buffers: the offset spectrum and any other buffers travel with the average.
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.optim.ema_decay), use_buffers=True)
+    eval_model = ema.module if ema is not None else model
+
     start_epoch, best_score, best_epoch, elapsed_before = 0, math.inf, -1, 0.0
     state_path = run_dir / "train_state.pt"
     if resume and state_path.is_file():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
+        if ema is not None and "ema" in state:
+            ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch = int(state["epoch"]) + 1
@@ -295,6 +305,8 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
             if config.optim.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + value
             n_batches += 1
@@ -303,19 +315,19 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
 
         record = {"epoch": epoch, "epoch_s": round(epoch_s, 2), "lr": optimizer.param_groups[0]["lr"], **train_parts}
         if rank == 0 and len(val_split.data) and (epoch + 1) % config.optim.eval_every == 0:
-            pred = evaluate_model(model, val_split.data, device=device)
+            pred = evaluate_model(eval_model, val_split.data, device=device)
             metrics = spectrum_metrics(pred, val_split.mu, step_ev, train_mean)
             record.update({f"val_{k}": v for k, v in metrics.items()})
             score = metrics["median_mse"]
             scheduler.step(metrics["mse"])
             if score < best_score:
                 best_score, best_epoch, stale = score, epoch, 0
-                save_checkpoint(make_checkpoint(config, model.state_dict(), element, train_mean, e0_mean,
+                save_checkpoint(make_checkpoint(config, eval_model.state_dict(), element, train_mean, e0_mean,
                                                 e0_std, {"validation": metrics, "epoch": epoch}, provenance),
                                 run_dir / "best.pt")
             else:
                 stale += 1
-            save_checkpoint(make_checkpoint(config, model.state_dict(), element, train_mean, e0_mean, e0_std,
+            save_checkpoint(make_checkpoint(config, eval_model.state_dict(), element, train_mean, e0_mean, e0_std,
                                             {"validation": metrics, "epoch": epoch}, provenance),
                             run_dir / "last.pt")
             log(f"epoch {epoch:3d}  {epoch_s:6.1f}s  train {train_parts.get('train_mse', 0):.3e}  "
@@ -328,6 +340,7 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "best_score": best_score,
                 "best_epoch": best_epoch, "torch_rng": torch.get_rng_state(),
+                **({"ema": ema.state_dict()} if ema is not None else {}),
                 "elapsed_s": elapsed_before + time.monotonic() - t_start,
             }, state_path)
         stop = stale >= config.optim.early_stopping_patience

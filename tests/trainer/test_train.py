@@ -79,3 +79,22 @@ def test_fine_tune_from_a_checkpoint_keeps_its_architecture(config_path, tmp_pat
     checkpoint = load_checkpoint(best)
     assert checkpoint.model_config == load_checkpoint(first).model_config
     assert checkpoint.provenance["init"] == str(first)
+
+
+def test_weight_average_is_what_is_validated_and_saved(config_path):
+    """With optim.ema_decay the checkpoints hold the averaged weights (not the last step's),
+    and resuming restores the average."""
+    import torch
+
+    config = load_train_config(config_path, ["optim.ema_decay=0.5", "optim.epochs=1"])
+    train(config, log=lambda *_: None)
+    state = torch.load(config.run_dir / "train_state.pt", weights_only=True)
+    last = load_checkpoint(config.run_dir / "last.pt").state_dict
+    averaged = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
+    assert averaged.keys() == last.keys()
+    assert all(torch.equal(last[k], averaged[k]) for k in last)
+    assert any(not torch.equal(last[k], state["model"][k]) for k in last if last[k].is_floating_point())
+    longer = load_train_config(config_path, ["optim.ema_decay=0.5", "optim.epochs=2"])
+    train(longer, resume=True, log=lambda *_: None)
+    resumed = torch.load(config.run_dir / "train_state.pt", weights_only=True)
+    assert int(resumed["ema"]["n_averaged"]) > int(state["ema"]["n_averaged"])

@@ -329,7 +329,8 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
     """Read, preprocess, screen and graph a source; cached when ``cache_dir`` is given.
 
     Args:
-        source: directory or archive (see :mod:`trainer.data.sources`).
+        source: directory or archive (see :mod:`trainer.data.sources`), or a prepared
+            ``.npz`` written by :meth:`PreparedDataset.save` (a cache file copied elsewhere).
         grid: model energy grid (eV relative to the edge).
         graph_config: crop / edge radii for :func:`model_core.graph.build_graphs`.
         normalization: a :class:`Normalization` or just its mode name.
@@ -352,6 +353,8 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
     if isinstance(normalization, str):
         normalization = Normalization(mode=normalization)
     ids = None if ids is None else list(ids)
+    if str(source).lower().endswith(".npz"):
+        return _load_prepared(Path(source), grid, graph_config, normalization, element, ids)
     cache_path = None
     if cache_dir is not None:
         key = cache_key(source, grid, graph_config, normalization, screen, criteria, element,
@@ -400,6 +403,31 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
         dataset.save(cache_path, report)
         report.write_csv(cache_path.with_name(cache_path.stem + "-report.csv"))
     return dataset, report
+
+
+def _load_prepared(path: Path, grid: EnergyGrid, graph_config: GraphConfig, normalization: Normalization,
+                   element: str | None, ids: list[str] | None) -> tuple[PreparedDataset, LoadReport]:
+    """A dataset prepared earlier (a cache ``.npz`` copied elsewhere, e.g. to a GPU machine
+    without the raw data), checked against the requested grid, graph and normalization so
+    that a model is never trained on a preparation it was not configured for."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such prepared dataset")
+    try:
+        dataset, report = PreparedDataset.load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path}: not a prepared dataset ({exc})") from exc
+    meta = dataset.meta
+    expected = {"grid": dataclasses.asdict(grid), "graph_config": dataclasses.asdict(graph_config),
+                "normalization": dataclasses.asdict(normalization)}
+    for key, want in expected.items():
+        have = meta.get(key)
+        if have is not None and json.loads(json.dumps(have)) != json.loads(json.dumps(want, default=list)):
+            raise ValueError(f"{path}: prepared with {key} {have}, but the configuration asks for {want}")
+    if element and meta.get("element") and str(meta["element"]) != element:
+        raise ValueError(f"{path}: prepared for element {meta['element']}, not {element}")
+    if ids is not None:
+        dataset = dataset.subset(ids)
+    return dataset, (report if report is not None else LoadReport(source=str(path)))
 
 
 def _build_all_graphs(records: list[SpectrumRecord], config: GraphConfig, report: LoadReport,

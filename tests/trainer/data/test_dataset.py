@@ -126,3 +126,22 @@ def test_save_load_without_report(tmp_path, feff_source):
     loaded, report = PreparedDataset.load(path)
     assert report is None and loaded.ids.tolist() == data.ids.tolist()
     assert loaded.meta["normalization"]["mode"] == "feff"
+
+
+def test_prepared_npz_is_a_source(feff_source, tmp_path):
+    """A cache file copied elsewhere trains without the raw data, but only with the
+    preparation it was made for."""
+    cache = tmp_path / "cache"
+    first, _ = prepare_dataset(feff_source, CU_GRID, GRAPHS, "post_mean", cache_dir=cache, progress=False)
+    npz = next(cache.glob("*.npz"))
+    again, report = prepare_dataset(npz, CU_GRID, GRAPHS, "post_mean", progress=False)
+    np.testing.assert_array_equal(again.mu, first.mu)
+    assert again.splits == first.splits and [p[0] for p in report.problems] == ["mp-2_002"]
+    only, _ = prepare_dataset(npz, CU_GRID, GRAPHS, "post_mean", ids=["mp-3_003"], progress=False)
+    assert only.ids.tolist() == ["mp-3_003"]
+    with pytest.raises(ValueError, match="grid"):
+        prepare_dataset(npz, FE_GRID, GRAPHS, "post_mean", progress=False)
+    with pytest.raises(ValueError, match="normalization"):
+        prepare_dataset(npz, CU_GRID, GRAPHS, "feff", progress=False)
+    with pytest.raises(ValueError, match="no such prepared dataset"):
+        prepare_dataset(tmp_path / "missing.npz", CU_GRID, GRAPHS, "post_mean", progress=False)
