@@ -1,12 +1,14 @@
 """Checkpoints: one plain dict, loadable with ``torch.load(weights_only=True)``.
 
-Layout (``FORMAT_VERSION`` 1)::
+Layout (``FORMAT_VERSION`` 2; version 1 files, which lack ``ensemble_state_dicts``, still load)::
 
     {
-      "format_version": 1,
+      "format_version": 2,
       "model_config": {...},            # to_dict(ModelConfig), nested plain types
       "graph_config": {...},            # to_dict(GraphConfig)
       "state_dict": {name: tensor},     # None for an untrained model card
+      "ensemble_state_dicts": [{name: tensor}, ...],  # further members of a deep ensemble
+                                        # (same architecture; predictions are averaged)
       "trained": bool,
       "element": "Cu", "edge": "K",
       "energy_grid_ev": tensor (G,),    # relative to the edge
@@ -33,7 +35,9 @@ import torch
 
 from model_core.config import GraphConfig, ModelConfig, from_dict, to_dict
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Files without ensemble members are written as version 1, which older programs read.
+_SINGLE_MODEL_VERSION = 1
 
 
 class CheckpointError(ValueError):
@@ -55,7 +59,11 @@ def library_versions() -> dict[str, str]:
 
 @dataclass(frozen=True, eq=False)
 class Checkpoint:
-    """In-memory view of a checkpoint dict (see module docstring)."""
+    """In-memory view of a checkpoint dict (see module docstring).
+
+    ``member_state_dicts`` holds the weights of further ensemble members (independently
+    trained copies of the same architecture on the same split); empty for one model.
+    """
 
     model_config: ModelConfig
     graph_config: GraphConfig
@@ -70,19 +78,29 @@ class Checkpoint:
     provenance: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
     library_versions: Mapping[str, str] = field(default_factory=dict)
+    member_state_dicts: tuple[Mapping[str, torch.Tensor], ...] = ()
 
     @property
     def energy_ev(self) -> np.ndarray:
         return self.model_config.grid.energy_ev
 
+    @property
+    def state_dicts(self) -> tuple[Mapping[str, torch.Tensor], ...]:
+        """All members' weights, the first being ``state_dict`` (empty when untrained)."""
+        if self.state_dict is None:
+            return ()
+        return (self.state_dict, *self.member_state_dicts)
+
     def to_dict(self) -> dict[str, Any]:
         """The plain dict written to disk."""
         mean = self.train_mean_spectrum
         return {
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if self.member_state_dicts else _SINGLE_MODEL_VERSION,
             "model_config": to_dict(self.model_config),
             "graph_config": to_dict(self.graph_config),
             "state_dict": None if self.state_dict is None else dict(self.state_dict),
+            **({"ensemble_state_dicts": [dict(m) for m in self.member_state_dicts]}
+               if self.member_state_dicts else {}),
             "trained": bool(self.trained and self.state_dict is not None),
             "element": self.element,
             "edge": self.edge,
@@ -129,7 +147,58 @@ def checkpoint_from_dict(data: Mapping[str, Any], source: str = "") -> Checkpoin
         provenance=dict(data.get("provenance") or {}),
         metrics=dict(data.get("metrics") or {}),
         library_versions=dict(data.get("library_versions") or {}),
+        member_state_dicts=tuple(data.get("ensemble_state_dicts") or ()),
     )
+
+
+def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
+                  metrics: Mapping[str, Any] | None = None) -> Checkpoint:
+    """One checkpoint whose prediction is the mean of several trained members.
+
+    The members must share architecture, graph settings, element, edge, normalization and
+    training-mean spectrum (i.e. the same data and split; only initialisation and training
+    differ), so their averaged output is a prediction on the same footing as each one's.
+
+    Args:
+        checkpoints: two or more trained checkpoints (members of other ensembles are
+            flattened in).
+        metrics: validation metrics of the ensemble (default: none; measure them).
+
+    Raises:
+        CheckpointError: fewer than two members, an untrained one, or members that differ.
+    """
+    checkpoints = list(checkpoints)
+    if len(checkpoints) < 2:
+        raise CheckpointError("an ensemble needs at least two checkpoints")
+    first = checkpoints[0]
+    for k, other in enumerate(checkpoints):
+        if not other.trained or other.state_dict is None:
+            raise CheckpointError(f"member {k} has no trained weights")
+        checks = {
+            "model configuration": other.model_config == first.model_config,
+            "graph configuration": other.graph_config == first.graph_config,
+            "element/edge": (other.element, other.edge) == (first.element, first.edge),
+            "normalization": other.normalization.get("mode") == first.normalization.get("mode"),
+            "training-mean spectrum": _same_array(other.train_mean_spectrum, first.train_mean_spectrum),
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise CheckpointError(f"member {k} differs from member 0 in its {', '.join(bad)}")
+    members = tuple(sd for c in checkpoints for sd in c.state_dicts)
+    provenance = dict(first.provenance)
+    provenance["ensemble_members"] = [dict(c.provenance) for c in checkpoints]
+    return Checkpoint(
+        model_config=first.model_config, graph_config=first.graph_config, state_dict=members[0],
+        element=first.element, edge=first.edge, trained=True, normalization=dict(first.normalization),
+        e0_mean_ev=first.e0_mean_ev, e0_std_ev=first.e0_std_ev,
+        train_mean_spectrum=first.train_mean_spectrum, provenance=provenance,
+        metrics=dict(metrics or {}), member_state_dicts=members[1:])
+
+
+def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=0, atol=1e-9))
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

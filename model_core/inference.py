@@ -158,14 +158,18 @@ class XanesPredictor:
         self._batch_size = int(batch_size)
         dev, dev_name = resolve_device(device)
         self._device = torch.device(dev)
-        model = XANE3(checkpoint.model_config)
-        if checkpoint.state_dict is not None:
-            model.load_state_dict(checkpoint.state_dict)
-        else:
+        models = []
+        for state_dict in checkpoint.state_dicts:
+            model = XANE3(checkpoint.model_config)
+            model.load_state_dict(state_dict)
+            models.append(model)
+        if not models:
             # Untrained placeholder: fixed seed so that even its output is reproducible.
             torch.manual_seed(0)
-            model = XANE3(checkpoint.model_config)
-        self._model = model.to(self._device).eval()
+            models.append(XANE3(checkpoint.model_config))
+        # Members of a deep ensemble are run one after another on the same batch and
+        # averaged (a few members cost a few forward passes of milliseconds each).
+        self._models = [m.to(self._device).eval() for m in models]
         has_e0 = bool(checkpoint.model_config.e0_head) and np.isfinite(checkpoint.e0_std_ev)
         self.info = ModelInfo(
             name=name, path=str(path), element=checkpoint.element, edge=checkpoint.edge,
@@ -222,21 +226,25 @@ class XanesPredictor:
             raise ValueError(f"{structure.source or structure.name}: model {self.info.name} has no embedding "
                              f"for {', '.join(heavy)} (atomic numbers up to {max_z - 1})")
         graphs = build_graphs(structure, selection.indices, self._checkpoint.graph_config)
-        mu, e0, attention = self._run(graphs, progress)
+        mu, e0, attention, spread = self._run(graphs, progress)
         weights = selection.weights
         average = np.average(mu, axis=0, weights=weights)
         return Prediction(
             energy_ev=self.info.energy_ev, site_indices=selection.indices, weights=weights,
             mu=mu, average=average, e0_ev=e0, attention=attention, model_name=self.info.name,
             trained=self.info.trained, element=self.info.element, edge=self.info.edge,
+            mu_spread=spread,
         )
 
     def predict_graphs(self, graphs: Sequence, progress: ProgressCallback | None = None):
         """Raw batched prediction for prepared graphs: ((M, G) mu, (M,) E0 or None, attention)."""
-        return self._run(list(graphs), progress)
+        return self._run(list(graphs), progress)[:3]
 
     def _run(self, graphs: list, progress: ProgressCallback | None):
         """Predict each distinct graph once and share the result with its duplicates.
+
+        Returns ``(mu, e0, attention, spread)``; ``spread`` is the (M, G) standard deviation
+        over ensemble members (None for a single model).
 
         Sites related by a lattice translation (every supercell, every slab) have the same
         environment in the absorber frame; the model is deterministic, so one forward pass
@@ -251,21 +259,24 @@ class XanesPredictor:
         unique, slot, correspondence = _distinct_graphs(graphs)
 
         total = len(unique)
-        spectra, e0s, node_weights = [], [], []
+        spectra, spreads, e0s, node_weights = [], [], [], []
         with torch.inference_mode():
             for start in range(0, total, self._batch_size):
                 chunk = unique[start:start + self._batch_size]
                 batch = collate(chunk).to(self._device)
-                out = self._model(batch)
-                spectra.append(out["mu"].double().cpu().numpy())
-                if out.get("e0") is not None and self.info.has_e0:
-                    e0s.append(out["e0"].double().cpu().numpy())
-                node_weight = out["attention"].double().cpu().numpy()
+                outs = [model(batch) for model in self._models]
+                member_mu = torch.stack([out["mu"] for out in outs]).double()  # (K, B, G)
+                spectra.append(member_mu.mean(0).cpu().numpy())
+                spreads.append(member_mu.std(0, correction=0).cpu().numpy())
+                if outs[0].get("e0") is not None and self.info.has_e0:
+                    e0s.append(torch.stack([out["e0"] for out in outs]).double().mean(0).cpu().numpy())
+                node_weight = torch.stack([out["attention"] for out in outs]).double().mean(0).cpu().numpy()
                 node_graph = batch.batch.cpu().numpy()
                 node_weights.extend(node_weight[node_graph == k] for k in range(len(chunk)))
                 if progress is not None:
                     progress(min(start + len(chunk), total), total)
         mu = np.concatenate(spectra, axis=0)[slot]
+        spread = np.concatenate(spreads, axis=0)[slot] if len(self._models) > 1 else None
         e0 = None
         if e0s:
             e0 = np.concatenate(e0s)[slot] * self._checkpoint.e0_std_ev + self._checkpoint.e0_mean_ev
@@ -274,7 +285,7 @@ class XanesPredictor:
                           distance=np.linalg.norm(graph.positions, axis=1),
                           weight=node_weights[slot[i]][correspondence[i]])
             for i, graph in enumerate(graphs))
-        return mu, e0, attention
+        return mu, e0, attention, spread
 
 
 # Two environments are the same when every node has a partner of the same element within

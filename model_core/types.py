@@ -305,6 +305,8 @@ class Prediction:
         trained: False when the model has no trained weights.
         element: absorbing element symbol.
         edge: absorption edge ("K").
+        mu_spread: (M, G) standard deviation over the members of an ensemble model
+            (their disagreement, a rough uncertainty), or None for a single model.
     """
 
     energy_ev: np.ndarray
@@ -318,13 +320,15 @@ class Prediction:
     trained: bool = False
     element: str = ""
     edge: str = "K"
+    mu_spread: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name, dtype in (("energy_ev", np.float64), ("site_indices", np.int64),
                             ("weights", np.float64), ("mu", np.float64), ("average", np.float64)):
             object.__setattr__(self, name, _frozen_array(getattr(self, name), dtype))
-        if self.e0_ev is not None:
-            object.__setattr__(self, "e0_ev", _frozen_array(self.e0_ev, np.float64))
+        for name in ("e0_ev", "mu_spread"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _frozen_array(getattr(self, name), np.float64))
         object.__setattr__(self, "attention", tuple(self.attention))
 
     def site_spectrum(self, k: int) -> Spectrum:

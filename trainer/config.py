@@ -25,6 +25,8 @@ class DataConfig:
             ``splits/`` folder or a path); empty val_ids -> grouped random carve-out.
         extra_train_ids: further id files added to training (e.g. unscreened sites).
         val_fraction: fraction of groups held out when no val_ids is given.
+        split_seed: seed of that carve-out (-1: ``optim.seed``). Fix it when training
+            ensemble members with different ``optim.seed`` so they share one validation set.
         screen: drop unphysical spectra (reported in the run folder).
         cache_dir: where prepared datasets are cached.
     """
@@ -37,6 +39,7 @@ class DataConfig:
     val_ids: str = ""
     extra_train_ids: tuple[str, ...] = ()
     val_fraction: float = 0.1
+    split_seed: int = -1
     screen: bool = True
     cache_dir: str = "cache"
 

@@ -108,7 +108,7 @@ def split_indices(config: TrainConfig, ids: Sequence[str], group_ids: Sequence[s
             train = [k for k in range(len(ids)) if k not in val_set]
         return np.array(sorted(train)), np.array(sorted(val))
     groups = sorted(set(map(str, group_ids)))
-    rng = np.random.default_rng(config.optim.seed)
+    rng = np.random.default_rng(data.split_seed if data.split_seed >= 0 else config.optim.seed)
     n_val = max(1, int(round(len(groups) * data.val_fraction)))
     val_groups = set(rng.choice(groups, size=n_val, replace=False).tolist())
     val = [k for k, g in enumerate(group_ids) if str(g) in val_groups]

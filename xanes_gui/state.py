@@ -140,11 +140,14 @@ def combine_site_predictions(parts: Sequence[Prediction], weights: np.ndarray) -
     if all(p.e0_ev is not None and len(p.e0_ev) for p in parts):
         e0 = np.array([float(p.e0_ev[0]) for p in parts])
     attention = tuple(p.attention[0] for p in parts) if all(p.attention for p in parts) else ()
+    spread = None
+    if all(p.mu_spread is not None for p in parts):
+        spread = np.stack([p.mu_spread[0] for p in parts])
     return Prediction(
         energy_ev=first.energy_ev, site_indices=np.array([int(p.site_indices[0]) for p in parts]),
         weights=weights, mu=mu, average=np.average(mu, axis=0, weights=weights), e0_ev=e0,
         attention=attention, model_name=first.model_name, trained=first.trained,
-        element=first.element, edge=first.edge,
+        element=first.element, edge=first.edge, mu_spread=spread,
     )
 
 
@@ -159,6 +162,7 @@ def split_prediction(prediction: Prediction) -> list[Prediction]:
             attention=(prediction.attention[k],) if len(prediction.attention) > k else (),
             model_name=prediction.model_name, trained=prediction.trained,
             element=prediction.element, edge=prediction.edge,
+            mu_spread=None if prediction.mu_spread is None else prediction.mu_spread[k:k + 1],
         ))
     return out
 

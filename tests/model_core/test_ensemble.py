@@ -1,0 +1,57 @@
+"""Deep ensembles: one checkpoint of several members whose predictions are averaged."""
+
+import numpy as np
+import pytest
+import torch
+
+from model_core.checkpoint import CheckpointError, load_checkpoint, make_ensemble, save_checkpoint
+from model_core.inference import load_model
+
+from tests.model_core.helpers import cuprite, tiny_checkpoint
+
+
+@pytest.fixture()
+def members(tmp_path):
+    return [tiny_checkpoint(tmp_path / f"m{k}.pt", seed=k) for k in range(3)]
+
+
+def test_ensemble_predicts_the_members_mean_with_their_spread(members, tmp_path):
+    path = save_checkpoint(make_ensemble([load_checkpoint(p) for p in members]), tmp_path / "ens.pt")
+    raw = torch.load(path, weights_only=True)
+    assert raw["format_version"] == 2 and len(raw["ensemble_state_dicts"]) == 2
+    structure = cuprite()
+    sites = [0, 1, 2]
+    singles = [load_model(str(p), device="cpu").predict(structure, sites) for p in members]
+    ensemble = load_model(str(path), device="cpu").predict(structure, sites)
+    stacked = np.stack([s.mu for s in singles])
+    np.testing.assert_allclose(ensemble.mu, stacked.mean(0), atol=1e-6)
+    np.testing.assert_allclose(ensemble.mu_spread, stacked.std(0), atol=1e-6)
+    np.testing.assert_allclose(ensemble.e0_ev, np.mean([s.e0_ev for s in singles], axis=0), atol=1e-4)
+    weights = np.mean([[a.weight for a in s.attention] for s in singles], axis=0)
+    np.testing.assert_allclose([a.weight for a in ensemble.attention], weights, atol=1e-6)
+    assert singles[0].mu_spread is None
+
+
+def test_single_models_stay_format_1_and_nested_ensembles_flatten(members, tmp_path):
+    assert torch.load(members[0], weights_only=True)["format_version"] == 1
+    pair = make_ensemble([load_checkpoint(p) for p in members[:2]])
+    triple = make_ensemble([pair, load_checkpoint(members[2])])
+    assert len(triple.state_dicts) == 3
+
+
+def test_members_must_match(members, tmp_path):
+    import dataclasses
+
+    first = load_checkpoint(members[0])
+    with pytest.raises(CheckpointError, match="at least two"):
+        make_ensemble([first])
+    other_mean = dataclasses.replace(first, train_mean_spectrum=first.train_mean_spectrum + 0.1)
+    with pytest.raises(CheckpointError, match="training-mean"):
+        make_ensemble([first, other_mean])
+    other_element = dataclasses.replace(first, element="Fe")
+    with pytest.raises(CheckpointError, match="element"):
+        make_ensemble([first, other_element])
+    untrained = load_checkpoint(tiny_checkpoint(tmp_path / "u.pt", trained=False))
+    with pytest.raises(CheckpointError, match="no trained weights"):
+        make_ensemble([first, untrained])
+
