@@ -40,6 +40,7 @@ class ModelInfo:
         has_e0: whether the model predicts the absolute edge energy.
         card: model card text (markdown), "" when none.
         metrics: validation metrics stored in the checkpoint.
+        n_members: number of ensemble members whose predictions are averaged (1 = one model).
     """
 
     name: str
@@ -53,6 +54,7 @@ class ModelInfo:
     has_e0: bool
     card: str = ""
     metrics: dict | None = None
+    n_members: int = 1
 
 
 class Predictor(Protocol):
@@ -175,6 +177,7 @@ class XanesPredictor:
             name=name, path=str(path), element=checkpoint.element, edge=checkpoint.edge,
             trained=checkpoint.trained, energy_ev=checkpoint.energy_ev, device=dev,
             device_name=dev_name, has_e0=has_e0, card=card, metrics=dict(checkpoint.metrics),
+            n_members=len(self._models),
         )
 
     @property

@@ -36,6 +36,8 @@ class Curve:
         kind: "prediction" (ML), "measured" or "feff".
         color: RGB colour; None picks one from the site palette by position.
         dashed: draw with a dashed line (FEFF10 curves).
+        spread: (G,) disagreement of an ensemble model's members (standard deviation),
+            drawn as a band of ±spread around μ; None for single models and other kinds.
     """
 
     label: str
@@ -49,6 +51,7 @@ class Curve:
     kind: str = "prediction"
     color: tuple[int, int, int] | None = None
     dashed: bool = False
+    spread: np.ndarray | None = None
 
 
 def derivatives(energy: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,19 +97,24 @@ def curves_for(prediction: Prediction, reference: str = "edge",
             return 0.0
         return float((e0 if own_e0 and e0 is not None else e0_fallback) or 0.0) + float(shift_ev)
 
+    spread = prediction.mu_spread
     curves = []
     for k, site in enumerate(prediction.site_indices):
         spectrum = prediction.site_spectrum(k)
         energy = spectrum.energy_ev + place(spectrum.e0_ev)
         d1, d2 = derivatives(energy, spectrum.mu)
         curves.append(Curve(labels.get(int(site), f"site {int(site)}"), energy, spectrum.mu, d1, d2, ref,
-                            int(site), float(prediction.weights[k])))
+                            int(site), float(prediction.weights[k]),
+                            spread=None if spread is None else spread[k]))
     if len(prediction.site_indices) > 1:
         average = prediction.average_spectrum()
         energy = average.energy_ev + place(average.e0_ev)
         d1, d2 = derivatives(energy, average.mu)
+        # The weighted mean of the sites' spreads: an upper bound of the spread of the average.
         curves.append(Curve(AVERAGE_LABEL, energy, average.mu, d1, d2, ref, None,
-                            float(np.sum(prediction.weights))))
+                            float(np.sum(prediction.weights)),
+                            spread=None if spread is None else np.average(spread, axis=0,
+                                                                          weights=prediction.weights)))
     return curves
 
 
@@ -187,6 +195,8 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
         self.ci.layout.setRowStretchFactor(0, 2)
         self.legend = self.panels[0].addLegend(offset=(-10, -10), labelTextColor="k", brush=(255, 255, 255, 200))
         self._items: dict[str, list[pg.PlotDataItem]] = {}
+        # label -> (upper edge, lower edge, fill) of the ensemble band in the μ panel
+        self._bands: dict[str, tuple[pg.PlotCurveItem, pg.PlotCurveItem, pg.FillBetweenItem]] = {}
         self._curves: list[Curve] = []
         self._hidden: frozenset[str] = frozenset()
         self._lines = []
@@ -223,6 +233,9 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
                 for item in items:
                     item.setData([], [])
                     item.setVisible(False)
+        for label, band in self._bands.items():
+            if label not in wanted:
+                self._show_band(band, None, None, (0, 0, 0), False)
         self.legend.clear()
         for index, curve in enumerate(curves):
             items = self._items.get(curve.label)
@@ -242,11 +255,35 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
                 item.setData(curve.energy, values)
                 item.setPen(pen)
                 item.setVisible(curve.label not in self._hidden)
+            if curve.spread is not None or curve.label in self._bands:
+                band = self._bands.get(curve.label)
+                if band is None:
+                    upper, lower = pg.PlotCurveItem(), pg.PlotCurveItem()
+                    fill = pg.FillBetweenItem(upper, lower)
+                    fill.setZValue(-10)  # behind every curve
+                    self.panels[0].addItem(fill)
+                    band = self._bands[curve.label] = (upper, lower, fill)
+                self._show_band(band, curve.energy, curve.spread, color,
+                                curve.label not in self._hidden, curve.mu)
             if curve.label not in self._hidden:
                 self.legend.addItem(items[0], curve.label)
         for plot in self.panels:
             plot.getViewBox().setAutoVisible(y=False)
             plot.enableAutoRange()
+
+    @staticmethod
+    def _show_band(band, energy, spread, color, visible: bool, mu=None) -> None:
+        """Fill ±spread around mu (or hide the band when there is no spread)."""
+        upper, lower, fill = band
+        if spread is None or energy is None or mu is None:
+            upper.setData([], [])
+            lower.setData([], [])
+            fill.setVisible(False)
+            return
+        upper.setData(energy, mu + spread)
+        lower.setData(energy, mu - spread)
+        fill.setBrush(pg.mkBrush(*color, 60))
+        fill.setVisible(visible)
 
     def focus_x(self, lo: float, hi: float) -> None:
         """Show the energies lo..hi, y ranges fitted to the data visible there.

@@ -155,10 +155,19 @@ def write_wide(stream, result: SiteResult, predictor) -> None:
         meta.append(("symmetry_equivalent_sites", " ".join(groups)))
     if pred.e0_ev is not None:
         meta.append(("predicted_e0_ev", f"{float(np.average(pred.e0_ev, weights=pred.weights)):.2f}"))
+    spread = None
+    if pred.mu_spread is not None:
+        spread = np.average(pred.mu_spread, axis=0, weights=pred.weights)
+        meta.append(("ensemble_members", f"{getattr(info, 'n_members', 1)}; column 'spread' is the weighted "
+                                         "mean over sites of the members' standard deviation"))
     write_metadata(stream, meta)
-    stream.write(",".join(["energy_ev", *[f"site_{i}" for i in result.site_indices], "average"]) + "\n")
+    header = ["energy_ev", *[f"site_{i}" for i in result.site_indices], "average"]
+    stream.write(",".join(header + (["spread"] if spread is not None else [])) + "\n")
     for g, energy in enumerate(pred.energy_ev):
-        stream.write(",".join([f"{energy:.4f}", *_fmt(result.spectra[:, g]), f"{result.average[g]:.6g}"]) + "\n")
+        row = [f"{energy:.4f}", *_fmt(result.spectra[:, g]), f"{result.average[g]:.6g}"]
+        if spread is not None:
+            row.append(f"{spread[g]:.3g}")
+        stream.write(",".join(row) + "\n")
 
 
 def write_tidy(stream, results: list[tuple[SiteResult, object]]) -> None:

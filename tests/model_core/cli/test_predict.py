@@ -82,3 +82,18 @@ def test_element_without_atoms(files, capsys):
     model, cif, _ = files
     assert run([str(cif), "--model", str(model), "--element", "Fe"]) == 2
     assert "Fe" in capsys.readouterr().err
+
+
+def test_ensemble_model_adds_a_spread_column(files, capsys):
+    from model_core.checkpoint import load_checkpoint, make_ensemble, save_checkpoint
+
+    model, cif, tmp_path = files
+    other = tiny_checkpoint(tmp_path / "cu2.pt", seed=1)
+    ensemble = save_checkpoint(make_ensemble([load_checkpoint(model), load_checkpoint(other)]),
+                               tmp_path / "ens.pt")
+    assert run([str(cif), "--model", str(ensemble), "--device", "cpu"]) == 0
+    meta, rows = _parse(capsys.readouterr().out)
+    assert rows[0][-2:] == ["average", "spread"]
+    assert any("ensemble_members: 2" in m for m in meta)
+    spread = np.array([r[-1] for r in rows[1:]], dtype=float)
+    assert (spread >= 0).all() and spread.max() > 0

@@ -1,0 +1,34 @@
+"""Spectra panels: ensemble spread bands."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model_core.types import Prediction
+from xanes_gui.plots import AVERAGE_LABEL, SpectraPlots, curves_for
+
+
+def _prediction(spread: bool) -> Prediction:
+    energy = np.linspace(-10, 40, 51)
+    mu = np.stack([np.tanh(energy / 5) + 1, np.tanh((energy - 1) / 5) + 1])
+    weights = np.array([1.0, 3.0])
+    return Prediction(energy_ev=energy, site_indices=np.array([2, 5]), weights=weights, mu=mu,
+                      average=np.average(mu, axis=0, weights=weights), model_name="m", trained=True,
+                      element="Cu", mu_spread=np.stack([np.full(51, 0.01), np.full(51, 0.03)]) if spread else None)
+
+
+def test_ensemble_spread_is_drawn_as_a_band_and_cleared(qtbot):
+    plots = SpectraPlots()
+    qtbot.addWidget(plots)
+    curves = curves_for(_prediction(spread=True))
+    assert [c.label for c in curves] == ["site 2", "site 5", AVERAGE_LABEL]
+    np.testing.assert_allclose(curves[2].spread, 0.025)  # weights 1:3
+    plots.set_curves(curves)
+    upper, lower, fill = plots._bands[AVERAGE_LABEL]
+    np.testing.assert_allclose(upper.getData()[1] - lower.getData()[1], 0.05)
+    assert fill.isVisible()
+    plots.set_curves(curves, hidden=frozenset({AVERAGE_LABEL}))
+    assert not fill.isVisible()
+    # A single model's prediction under the same labels leaves no band behind.
+    plots.set_curves(curves_for(_prediction(spread=False)))
+    assert not fill.isVisible() and len(upper.getData()[0] if upper.getData()[0] is not None else []) == 0
