@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU sweep for a lent device machine (see DEVELOPERS notes): the GPU epoch benchmark, then
+# GPU sweep for a lent device machine: the GPU epoch benchmark, then
 # five trainings side by side on one GPU (16 CPU cores: 2 threads each).
 #
 # Prepare here (the raw archives stay behind; the prepared datasets travel, compressed):
@@ -8,7 +8,7 @@
 # (the cache files appear after one xanes-train run of each *-cpu.yaml), add /.gpu/ to .git/info/exclude,
 # then run `bash tools/gpu_sweep.sh 6.5 15` on the device with carry [".gpu"]; results come back as
 # one .tgz per run under $OUT.
-# Usage: bash .gpu/run.sh TIME_LIMIT_MIN BENCH_BATCHES
+# Usage: bash tools/gpu_sweep.sh TIME_LIMIT_MIN BENCH_BATCHES   (D=folder of fe.npz and cu.npz, default .gpu)
 set -u
 D=${D:-.gpu}
 TL=${1:-6.5}; NB=${2:-15}

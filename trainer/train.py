@@ -43,6 +43,23 @@ class SplitData:
     mu: np.ndarray  # (N, G) normalized targets
 
 
+def _ema_with_warmup(decay: float):
+    """Exponential moving average whose decay grows as min(decay, (1 + n) / (10 + n)) with
+    the number of updates n, so that the average forgets the random initial weights within
+    a few dozen steps instead of ~1/(1 - decay) of them."""
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = int(num_averaged)
+        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        for avg, cur in zip(averaged, current):
+            if avg.is_floating_point():
+                avg.lerp_(cur, weight)
+            else:  # integer buffers (counters, index tables) are copied, not averaged
+                avg.copy_(cur)
+
+    return update
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -236,10 +253,10 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
 
     ema = None
     if config.optim.ema_decay > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
 
         # use_buffers: the offset spectrum and any other buffers travel with the average.
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.optim.ema_decay), use_buffers=True)
+        ema = AveragedModel(model, multi_avg_fn=_ema_with_warmup(config.optim.ema_decay), use_buffers=True)
     eval_model = ema.module if ema is not None else model
 
     start_epoch, best_score, best_epoch, elapsed_before = 0, math.inf, -1, 0.0

@@ -98,3 +98,16 @@ def test_weight_average_is_what_is_validated_and_saved(config_path):
     train(longer, resume=True, log=lambda *_: None)
     resumed = torch.load(config.run_dir / "train_state.pt", weights_only=True)
     assert int(resumed["ema"]["n_averaged"]) > int(state["ema"]["n_averaged"])
+
+
+def test_ema_warmup_forgets_the_initial_weights_quickly():
+    import torch
+
+    from trainer.train import _ema_with_warmup
+
+    update = _ema_with_warmup(0.999)
+    averaged = [torch.zeros(3)]
+    for n in range(50):
+        update(averaged, [torch.ones(3)], torch.tensor(n))
+    # A plain 0.999 average would still be ~95% initial weights after 50 steps.
+    assert float(averaged[0][0]) > 0.9
