@@ -107,22 +107,25 @@ def split_indices(config: TrainConfig, ids: Sequence[str], group_ids: Sequence[s
     """Indices of the training and validation records.
 
     With ``val_ids`` the given lists are used (training = train_ids + extra_train_ids,
-    or everything not in validation when train_ids is empty). Otherwise whole groups
-    (materials / complexes) are held out at random with ``val_fraction``, seeded.
+    or everything not in validation when train_ids is empty), and records of a group
+    (material / complex) that has any validation record are left out of training: other
+    sites of a validation material would leak its environment into the model. Otherwise
+    whole groups are held out at random with ``val_fraction``, seeded.
     """
     index = {str(rid): k for k, rid in enumerate(ids)}
     splits = splits or {}
     data = config.data
     if data.val_ids:
         val = [index[r] for r in _read_id_file(data.val_ids, data.source, splits) if r in index]
-        val_set = set(val)
+        val_groups = {str(group_ids[k]) for k in val}
         if data.train_ids:
             train_names = _read_id_file(data.train_ids, data.source, splits)
             for extra in data.extra_train_ids:
                 train_names += _read_id_file(extra, data.source, splits)
-            train = [index[r] for r in dict.fromkeys(train_names) if r in index and index[r] not in val_set]
+            candidates = [index[r] for r in dict.fromkeys(train_names) if r in index]
         else:
-            train = [k for k in range(len(ids)) if k not in val_set]
+            candidates = list(range(len(ids)))
+        train = [k for k in candidates if str(group_ids[k]) not in val_groups]
         return np.array(sorted(train)), np.array(sorted(val))
     groups = sorted(set(map(str, group_ids)))
     rng = np.random.default_rng(data.split_seed if data.split_seed >= 0 else config.optim.seed)

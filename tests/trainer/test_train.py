@@ -111,3 +111,19 @@ def test_ema_warmup_forgets_the_initial_weights_quickly():
         update(averaged, [torch.ones(3)], torch.tensor(n))
     # A plain 0.999 average would still be ~95% initial weights after 50 steps.
     assert float(averaged[0][0]) > 0.9
+
+
+def test_extra_training_ids_never_share_a_material_with_validation(config_path):
+    from trainer.train import split_indices
+
+    ids = ["a_000", "a_001", "b_000", "c_000", "c_001", "d_000"]
+    groups = [i.split("_")[0] for i in ids]
+    splits = {"train": ["a_000", "b_000"], "val": ["c_000"], "unscreened": ["c_001", "a_001", "d_000"]}
+    config = load_train_config(config_path, ["data.train_ids=train", "data.val_ids=val",
+                                             "data.extra_train_ids=[unscreened]"])
+    train, val = split_indices(config, ids, groups, splits)
+    assert [ids[k] for k in val] == ["c_000"]
+    assert [ids[k] for k in train] == ["a_000", "a_001", "b_000", "d_000"]  # c_001 is left out
+    everything = load_train_config(config_path, ["data.val_ids=val"])
+    train, _ = split_indices(everything, ids, groups, splits)
+    assert "c_001" not in [ids[k] for k in train]
