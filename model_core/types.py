@@ -331,6 +331,14 @@ class Prediction:
                 object.__setattr__(self, name, _frozen_array(getattr(self, name), np.float64))
         object.__setattr__(self, "attention", tuple(self.attention))
 
+    @property
+    def average_spread(self) -> np.ndarray | None:
+        """(G,) weighted mean over sites of ``mu_spread`` (None for a single model): an upper
+        bound of the members' spread of :attr:`average`."""
+        if self.mu_spread is None:
+            return None
+        return np.average(self.mu_spread, axis=0, weights=self.weights)
+
     def site_spectrum(self, k: int) -> Spectrum:
         """Spectrum of the k-th predicted site (edge-relative energies)."""
         e0 = None if self.e0_ev is None else float(self.e0_ev[k])

@@ -110,11 +110,8 @@ def curves_for(prediction: Prediction, reference: str = "edge",
         average = prediction.average_spectrum()
         energy = average.energy_ev + place(average.e0_ev)
         d1, d2 = derivatives(energy, average.mu)
-        # The weighted mean of the sites' spreads: an upper bound of the spread of the average.
         curves.append(Curve(AVERAGE_LABEL, energy, average.mu, d1, d2, ref, None,
-                            float(np.sum(prediction.weights)),
-                            spread=None if spread is None else np.average(spread, axis=0,
-                                                                          weights=prediction.weights)))
+                            float(np.sum(prediction.weights)), spread=prediction.average_spread))
     return curves
 
 
@@ -235,7 +232,7 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
                     item.setVisible(False)
         for label, band in self._bands.items():
             if label not in wanted:
-                self._show_band(band, None, None, (0, 0, 0), False)
+                self._show_band(band, None, (0, 0, 0), False)
         self.legend.clear()
         for index, curve in enumerate(curves):
             items = self._items.get(curve.label)
@@ -263,8 +260,7 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
                     fill.setZValue(-10)  # behind every curve
                     self.panels[0].addItem(fill)
                     band = self._bands[curve.label] = (upper, lower, fill)
-                self._show_band(band, curve.energy, curve.spread, color,
-                                curve.label not in self._hidden, curve.mu)
+                self._show_band(band, curve, color, curve.label not in self._hidden)
             if curve.label not in self._hidden:
                 self.legend.addItem(items[0], curve.label)
         for plot in self.panels:
@@ -272,16 +268,16 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
             plot.enableAutoRange()
 
     @staticmethod
-    def _show_band(band, energy, spread, color, visible: bool, mu=None) -> None:
-        """Fill ±spread around mu (or hide the band when there is no spread)."""
+    def _show_band(band, curve: Curve | None, color, visible: bool) -> None:
+        """Fill ±spread around the curve's μ (hide the band when there is no spread)."""
         upper, lower, fill = band
-        if spread is None or energy is None or mu is None:
+        if curve is None or curve.spread is None:
             upper.setData([], [])
             lower.setData([], [])
             fill.setVisible(False)
             return
-        upper.setData(energy, mu + spread)
-        lower.setData(energy, mu - spread)
+        upper.setData(curve.energy, curve.mu + curve.spread)
+        lower.setData(curve.energy, curve.mu - curve.spread)
         fill.setBrush(pg.mkBrush(*color, 60))
         fill.setVisible(visible)
 

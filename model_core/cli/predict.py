@@ -155,10 +155,9 @@ def write_wide(stream, result: SiteResult, predictor) -> None:
         meta.append(("symmetry_equivalent_sites", " ".join(groups)))
     if pred.e0_ev is not None:
         meta.append(("predicted_e0_ev", f"{float(np.average(pred.e0_ev, weights=pred.weights)):.2f}"))
-    spread = None
-    if pred.mu_spread is not None:
-        spread = np.average(pred.mu_spread, axis=0, weights=pred.weights)
-        meta.append(("ensemble_members", f"{getattr(info, 'n_members', 1)}; column 'spread' is the weighted "
+    spread = pred.average_spread
+    if spread is not None:
+        meta.append(("ensemble_members", f"{info.n_members}; column 'spread' is the weighted "
                                          "mean over sites of the members' standard deviation"))
     write_metadata(stream, meta)
     header = ["energy_ev", *[f"site_{i}" for i in result.site_indices], "average"]

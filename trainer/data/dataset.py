@@ -421,7 +421,8 @@ def _load_prepared(path: Path, grid: EnergyGrid, graph_config: GraphConfig, norm
                 "normalization": dataclasses.asdict(normalization)}
     for key, want in expected.items():
         have = meta.get(key)
-        if have is not None and json.loads(json.dumps(have)) != json.loads(json.dumps(want, default=list)):
+        # The meta came from JSON; the round trip gives `want` the same lists-for-tuples form.
+        if have is not None and have != json.loads(json.dumps(want, default=list)):
             raise ValueError(f"{path}: prepared with {key} {have}, but the configuration asks for {want}")
     if element and meta.get("element") and str(meta["element"]) != element:
         raise ValueError(f"{path}: prepared for element {meta['element']}, not {element}")
