@@ -1,14 +1,16 @@
 """Checkpoints: one plain dict, loadable with ``torch.load(weights_only=True)``.
 
-Layout (``FORMAT_VERSION`` 2; version 1 files, which lack ``ensemble_state_dicts``, still load)::
+Layout (``FORMAT_VERSION`` 3; versions 1 and 2 still load)::
 
     {
-      "format_version": 2,
+      "format_version": 3,
       "model_config": {...},            # to_dict(ModelConfig), nested plain types
       "graph_config": {...},            # to_dict(GraphConfig)
       "state_dict": {name: tensor},     # None for an untrained model card
       "ensemble_state_dicts": [{name: tensor}, ...],  # further members of a deep ensemble
-                                        # (same architecture; predictions are averaged)
+                                        # (predictions are averaged)
+      "ensemble_model_configs": [{...}, ...],  # their architectures, only when one differs
+                                        # from model_config
       "trained": bool,
       "element": "Cu", "edge": "K",
       "energy_grid_ev": tensor (G,),    # relative to the edge
@@ -20,6 +22,11 @@ Layout (``FORMAT_VERSION`` 2; version 1 files, which lack ``ensemble_state_dicts
     }
 
 Whole models are never pickled: only tensors and plain Python values go in.
+
+A file is written with the lowest version that describes it, so older programs keep
+reading what they can: 1 for one model, 2 for an ensemble of one architecture, 3 for an
+ensemble whose members differ in architecture (older programs refuse it cleanly instead
+of loading weights into the wrong network).
 """
 
 from __future__ import annotations
@@ -35,9 +42,11 @@ import torch
 
 from model_core.config import GraphConfig, ModelConfig, from_dict, to_dict
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Files without ensemble members are written as version 1, which older programs read.
 _SINGLE_MODEL_VERSION = 1
+#: Ensembles whose members all share ``model_config``.
+_SAME_ARCHITECTURE_VERSION = 2
 
 
 class CheckpointError(ValueError):
@@ -62,7 +71,9 @@ class Checkpoint:
     """In-memory view of a checkpoint dict (see module docstring).
 
     ``member_state_dicts`` holds the weights of further ensemble members (independently
-    trained copies of the same architecture on the same split); empty for one model.
+    trained on the same data and split); empty for one model. ``member_model_configs``
+    holds their architectures when they differ from ``model_config`` (one per further
+    member), and is empty when every member shares it.
     """
 
     model_config: ModelConfig
@@ -79,6 +90,12 @@ class Checkpoint:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     library_versions: Mapping[str, str] = field(default_factory=dict)
     member_state_dicts: tuple[Mapping[str, torch.Tensor], ...] = ()
+    member_model_configs: tuple[ModelConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.member_model_configs and len(self.member_model_configs) != len(self.member_state_dicts):
+            raise CheckpointError(f"{len(self.member_state_dicts)} further ensemble members but "
+                                  f"{len(self.member_model_configs)} member configurations")
 
     @property
     def energy_ev(self) -> np.ndarray:
@@ -91,16 +108,36 @@ class Checkpoint:
             return ()
         return (self.state_dict, *self.member_state_dicts)
 
+    @property
+    def model_configs(self) -> tuple[ModelConfig, ...]:
+        """The architecture of each member of ``state_dicts`` (one per member)."""
+        if self.state_dict is None:
+            return ()
+        return (self.model_config,
+                *(self.member_model_configs or (self.model_config,) * len(self.member_state_dicts)))
+
+    @property
+    def format_version(self) -> int:
+        """The lowest file format that describes this checkpoint."""
+        if not self.member_state_dicts:
+            return _SINGLE_MODEL_VERSION
+        if all(c == self.model_config for c in self.model_configs):
+            return _SAME_ARCHITECTURE_VERSION
+        return FORMAT_VERSION
+
     def to_dict(self) -> dict[str, Any]:
         """The plain dict written to disk."""
         mean = self.train_mean_spectrum
+        version = self.format_version
         return {
-            "format_version": FORMAT_VERSION if self.member_state_dicts else _SINGLE_MODEL_VERSION,
+            "format_version": version,
             "model_config": to_dict(self.model_config),
             "graph_config": to_dict(self.graph_config),
             "state_dict": None if self.state_dict is None else dict(self.state_dict),
             **({"ensemble_state_dicts": [dict(m) for m in self.member_state_dicts]}
                if self.member_state_dicts else {}),
+            **({"ensemble_model_configs": [to_dict(c) for c in self.model_configs[1:]]}
+               if version >= 3 else {}),
             "trained": bool(self.trained and self.state_dict is not None),
             "element": self.element,
             "edge": self.edge,
@@ -148,6 +185,7 @@ def checkpoint_from_dict(data: Mapping[str, Any], source: str = "") -> Checkpoin
         metrics=dict(data.get("metrics") or {}),
         library_versions=dict(data.get("library_versions") or {}),
         member_state_dicts=tuple(data.get("ensemble_state_dicts") or ()),
+        member_model_configs=tuple(from_dict(ModelConfig, c) for c in data.get("ensemble_model_configs") or ()),
     )
 
 
@@ -155,9 +193,11 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
                   metrics: Mapping[str, Any] | None = None) -> Checkpoint:
     """One checkpoint whose prediction is the mean of several trained members.
 
-    The members must share architecture, graph settings, element, edge, normalization and
-    training-mean spectrum (i.e. the same data and split; only initialisation and training
-    differ), so their averaged output is a prediction on the same footing as each one's.
+    The members must share graph settings, energy grid, E0 head, element, edge,
+    normalization and training-mean spectrum (i.e. the same data and split), so their
+    averaged output is a prediction on the same footing as each one's. Their architectures
+    may differ (width, depth, ablation switches): members of different design make less
+    correlated errors, which is what averaging removes.
 
     Args:
         checkpoints: two or more trained checkpoints (members of other ensembles are
@@ -175,7 +215,8 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         if not other.trained or other.state_dict is None:
             raise CheckpointError(f"member {k} has no trained weights")
         checks = {
-            "model configuration": other.model_config == first.model_config,
+            "energy grid": all(c.grid == first.model_config.grid for c in other.model_configs),
+            "E0 head": all(c.e0_head == first.model_config.e0_head for c in other.model_configs),
             "graph configuration": other.graph_config == first.graph_config,
             "element/edge": (other.element, other.edge) == (first.element, first.edge),
             "normalization": other.normalization.get("mode") == first.normalization.get("mode"),
@@ -185,6 +226,7 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         if bad:
             raise CheckpointError(f"member {k} differs from member 0 in its {', '.join(bad)}")
     members = tuple(sd for c in checkpoints for sd in c.state_dicts)
+    configs = tuple(mc for c in checkpoints for mc in c.model_configs)
     provenance = dict(first.provenance)
     provenance["ensemble_members"] = [dict(c.provenance) for c in checkpoints]
     return Checkpoint(
@@ -192,7 +234,8 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         element=first.element, edge=first.edge, trained=True, normalization=dict(first.normalization),
         e0_mean_ev=first.e0_mean_ev, e0_std_ev=first.e0_std_ev,
         train_mean_spectrum=first.train_mean_spectrum, provenance=provenance,
-        metrics=dict(metrics or {}), member_state_dicts=members[1:])
+        metrics=dict(metrics or {}), member_state_dicts=members[1:],
+        member_model_configs=configs[1:] if any(c != configs[0] for c in configs) else ())
 
 
 def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:

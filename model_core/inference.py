@@ -161,8 +161,8 @@ class XanesPredictor:
         dev, dev_name = resolve_device(device)
         self._device = torch.device(dev)
         models = []
-        for state_dict in checkpoint.state_dicts:
-            model = XANE3(checkpoint.model_config)
+        for state_dict, config in zip(checkpoint.state_dicts, checkpoint.model_configs):
+            model = XANE3(config)
             model.load_state_dict(state_dict)
             models.append(model)
         if not models:
@@ -223,7 +223,8 @@ class XanesPredictor:
                 raise ElementMismatchError(
                     f"site(s) {', '.join(map(str, wrong[:8]))} are {structure.symbols[wrong[0]]}, but model "
                     f"{self.info.name} predicts {self.info.element} {self.info.edge}-edge spectra")
-        max_z = self._checkpoint.model_config.max_z
+        # Every member must embed every element present.
+        max_z = min(c.max_z for c in self._checkpoint.model_configs or (self._checkpoint.model_config,))
         if int(structure.atomic_numbers.max()) >= max_z:
             heavy = sorted({s for s, z in zip(structure.symbols, structure.atomic_numbers) if z >= max_z})
             raise ValueError(f"{structure.source or structure.name}: model {self.info.name} has no embedding "

@@ -61,9 +61,13 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW + ReduceLROnPlateau + early stopping.
+    """AdamW + a learning-rate schedule + early stopping.
 
     Attributes:
+        schedule: "plateau" (ReduceLROnPlateau on the validation MSE: ``lr_factor``,
+            ``lr_patience``, ``min_lr``) or "cosine" (from ``lr`` down to ``min_lr`` over
+            ``epochs`` epochs, whatever validation does: for a fixed budget, where a
+            plateau schedule may not have lowered the rate before the budget ends).
         time_limit_min: stop (checkpointed, resumable) after this many minutes; 0 = none.
         num_threads: torch intra-op threads (0 = torch's default).
         ema_decay: keep an exponential moving average of the weights with this decay per
@@ -75,6 +79,7 @@ class OptimConfig:
     weight_decay: float = 0.01
     batch_size: int = 16
     epochs: int = 200
+    schedule: str = "plateau"
     lr_factor: float = 0.5
     lr_patience: int = 5
     min_lr: float = 1e-5

@@ -28,7 +28,7 @@ import torch
 from model_core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model_core.config import to_dict
 from model_core.nn.model import XANE3
-from trainer.config import TrainConfig, dump_train_config
+from trainer.config import OptimConfig, TrainConfig, dump_train_config
 from trainer.loss import composite_loss, spectrum_metrics
 
 Logger = Callable[[str], None]
@@ -41,6 +41,41 @@ class SplitData:
     ids: tuple[str, ...]
     data: tuple  # torch_geometric Data objects with y (1, G) and e0 (1,)
     mu: np.ndarray  # (N, G) normalized targets
+
+
+SCHEDULES = ("plateau", "cosine")
+
+
+def _make_scheduler(optimizer, optim: OptimConfig):
+    """The learning-rate schedule named by ``optim.schedule`` (stepped once per epoch)."""
+    if optim.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=optim.lr_factor, patience=optim.lr_patience, min_lr=optim.min_lr)
+    if optim.schedule == "cosine":
+        # After the last epoch the rate has reached min_lr; T_max counts the steps between.
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(optim.epochs - 1, 1), eta_min=optim.min_lr)
+    raise ValueError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, not {optim.schedule!r}")
+
+
+def _step_scheduler(scheduler, val_mse: float, distributed: bool) -> None:
+    """Advance the schedule by one epoch on every process.
+
+    The plateau schedule needs the validation MSE, which only rank 0 computes: it is
+    broadcast so that all processes lower their rate together (DistributedDataParallel
+    averages gradients but each process steps its own optimizer).
+    """
+    if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step()
+        return
+    if distributed:
+        import torch.distributed as dist
+
+        value = torch.tensor([val_mse], dtype=torch.float64)
+        dist.broadcast(value, src=0)
+        val_mse = float(value.item())
+    if math.isfinite(val_mse):
+        scheduler.step(val_mse)
 
 
 def _ema_with_warmup(decay: float):
@@ -250,9 +285,7 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.3f} M parameters on {device}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=config.optim.lr_factor, patience=config.optim.lr_patience,
-        min_lr=config.optim.min_lr)
+    scheduler = _make_scheduler(optimizer, config.optim)
 
     ema = None
     if config.optim.ema_decay > 0:
@@ -334,12 +367,13 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
         epoch_s = time.monotonic() - t_epoch
 
         record = {"epoch": epoch, "epoch_s": round(epoch_s, 2), "lr": optimizer.param_groups[0]["lr"], **train_parts}
+        val_mse = math.nan
         if rank == 0 and len(val_split.data) and (epoch + 1) % config.optim.eval_every == 0:
             pred = evaluate_model(eval_model, val_split.data, device=device)
             metrics = spectrum_metrics(pred, val_split.mu, step_ev, train_mean)
             record.update({f"val_{k}": v for k, v in metrics.items()})
             score = metrics["median_mse"]
-            scheduler.step(metrics["mse"])
+            val_mse = metrics["mse"]
             if score < best_score:
                 best_score, best_epoch, stale = score, epoch, 0
                 save_checkpoint(make_checkpoint(config, eval_model.state_dict(), element, train_mean, e0_mean,
@@ -353,6 +387,7 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
             log(f"epoch {epoch:3d}  {epoch_s:6.1f}s  train {train_parts.get('train_mse', 0):.3e}  "
                 f"val mse {metrics['mse']:.3e}  median {metrics['median_mse']:.3e}  eta {metrics['eta']:.2f}"
                 f"  lr {record['lr']:.1e}")
+        _step_scheduler(scheduler, val_mse, distributed)
         if rank == 0:
             with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")

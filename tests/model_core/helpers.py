@@ -16,16 +16,18 @@ TINY_MODEL = ModelConfig(scalar_channels=8, vector_channels=4, tensor_channels=2
 TINY_GRAPH = GraphConfig(r_crop=5.0, r_max=4.0)
 
 
-def tiny_checkpoint(path: Path, element: str = "Cu", trained: bool = True, seed: int = 0) -> Path:
+def tiny_checkpoint(path: Path, element: str = "Cu", trained: bool = True, seed: int = 0,
+                    model_config=None) -> Path:
     """Write a small randomly initialised checkpoint ("trained" only in name, for plumbing tests)."""
     import torch
 
     from model_core.nn.model import XANE3
 
+    config = model_config or TINY_MODEL
     torch.manual_seed(seed)
-    model = XANE3(TINY_MODEL)
+    model = XANE3(config)
     state = model.state_dict() if trained else None
-    checkpoint = Checkpoint(TINY_MODEL, TINY_GRAPH, state, element=element, trained=trained,
+    checkpoint = Checkpoint(config, TINY_GRAPH, state, element=element, trained=trained,
                             e0_mean_ev=8980.0, e0_std_ev=2.0,
                             train_mean_spectrum=np.linspace(0, 1, TINY_MODEL.grid.n_points))
     return save_checkpoint(checkpoint, path)

@@ -7,7 +7,7 @@ import torch
 from model_core.checkpoint import CheckpointError, load_checkpoint, make_ensemble, save_checkpoint
 from model_core.inference import load_model
 
-from tests.model_core.helpers import cuprite, tiny_checkpoint
+from tests.model_core.helpers import TINY_MODEL, cuprite, tiny_checkpoint
 
 
 @pytest.fixture()
@@ -37,6 +37,32 @@ def test_single_models_stay_format_1_and_nested_ensembles_flatten(members, tmp_p
     pair = make_ensemble([load_checkpoint(p) for p in members[:2]])
     triple = make_ensemble([pair, load_checkpoint(members[2])])
     assert len(triple.state_dicts) == 3
+
+
+def test_members_of_different_architecture(members, tmp_path):
+    """A wider member joins an ensemble; the file says each member's architecture."""
+    import dataclasses
+
+    wider = dataclasses.replace(TINY_MODEL, scalar_channels=TINY_MODEL.scalar_channels * 2,
+                                num_blocks=TINY_MODEL.num_blocks + 1)
+    other = tiny_checkpoint(tmp_path / "wide.pt", seed=7, model_config=wider)
+    same = make_ensemble([load_checkpoint(p) for p in members[:2]])
+    assert same.format_version == 2 and same.member_model_configs == ()
+    mixed = make_ensemble([same, load_checkpoint(other)])
+    assert mixed.model_configs == (TINY_MODEL, TINY_MODEL, wider)
+    path = save_checkpoint(mixed, tmp_path / "mixed.pt")
+    raw = torch.load(path, weights_only=True)
+    assert raw["format_version"] == 3 and len(raw["ensemble_model_configs"]) == 2
+    assert load_checkpoint(path).model_configs == (TINY_MODEL, TINY_MODEL, wider)
+    structure, sites = cuprite(), [0, 1]
+    singles = [load_model(str(p), device="cpu").predict(structure, sites) for p in (*members[:2], other)]
+    ensemble = load_model(str(path), device="cpu").predict(structure, sites)
+    np.testing.assert_allclose(ensemble.mu, np.mean([s.mu for s in singles], axis=0), atol=1e-6)
+    # Members must still agree on what they predict: another grid cannot be averaged.
+    other_grid = dataclasses.replace(TINY_MODEL, grid=dataclasses.replace(TINY_MODEL.grid, e_max_ev=TINY_MODEL.grid.e_max_ev + 5))
+    bad = tiny_checkpoint(tmp_path / "grid.pt", model_config=other_grid)
+    with pytest.raises(CheckpointError, match="energy grid"):
+        make_ensemble([load_checkpoint(members[0]), load_checkpoint(bad)])
 
 
 def test_members_must_match(members, tmp_path):

@@ -52,6 +52,16 @@ def test_train_writes_checkpoints_and_resumes(config_path):
     assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2]
 
 
+def test_cosine_schedule_reaches_min_lr_on_the_last_epoch(config_path):
+    config = load_train_config(config_path, ["optim.schedule=cosine", "optim.epochs=3", "optim.min_lr=1e-5"])
+    train(config, log=lambda *_: None)
+    rates = [json.loads(line)["lr"] for line in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-5)
+    assert rates[0] > rates[1] > rates[2]
+    with pytest.raises(ValueError, match="schedule"):
+        train(load_train_config(config_path, ["optim.schedule=linear"]), log=lambda *_: None)
+
+
 def test_overrides_reach_the_model(config_path):
     config = load_train_config(config_path, ["model.pooling=mean", "model.use_layer_norm=false"])
     assert config.model.pooling == "mean" and config.model.use_layer_norm is False

@@ -1,7 +1,7 @@
 """``xanes-ensemble MEMBER.pt MEMBER.pt [...] --out MODEL.pt``.
 
-Joins independently trained checkpoints of one architecture and one data split into a
-deep-ensemble checkpoint: the model then predicts the mean of its members, and their
+Joins independently trained checkpoints of one data split (and one energy grid and graph
+setting; their architectures may differ) into a deep-ensemble checkpoint: the model then predicts the mean of its members, and their
 standard deviation comes with every prediction as a rough uncertainty. Measure the
 ensemble with ``xanes-eval`` on the members' common validation split.
 """
