@@ -228,7 +228,10 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
     members = tuple(sd for c in checkpoints for sd in c.state_dicts)
     configs = tuple(mc for c in checkpoints for mc in c.model_configs)
     provenance = dict(first.provenance)
-    provenance["ensemble_members"] = [dict(c.provenance) for c in checkpoints]
+    # One provenance entry per member: an ensemble joining in contributes its members'.
+    provenance["ensemble_members"] = [
+        dict(m) for c in checkpoints
+        for m in (c.provenance.get("ensemble_members") or [c.provenance])]
     return Checkpoint(
         model_config=first.model_config, graph_config=first.graph_config, state_dict=members[0],
         element=first.element, edge=first.edge, trained=True, normalization=dict(first.normalization),

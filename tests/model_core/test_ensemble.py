@@ -37,6 +37,7 @@ def test_single_models_stay_format_1_and_nested_ensembles_flatten(members, tmp_p
     pair = make_ensemble([load_checkpoint(p) for p in members[:2]])
     triple = make_ensemble([pair, load_checkpoint(members[2])])
     assert len(triple.state_dicts) == 3
+    assert len(triple.provenance["ensemble_members"]) == 3
 
 
 def test_members_of_different_architecture(members, tmp_path):
