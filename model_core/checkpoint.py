@@ -196,8 +196,7 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
     The members must share graph settings, energy grid, E0 head, element, edge,
     normalization and training-mean spectrum (i.e. the same data and split), so their
     averaged output is a prediction on the same footing as each one's. Their architectures
-    may differ (width, depth, ablation switches): members of different design make less
-    correlated errors, which is what averaging removes.
+    may differ (width, depth, ablation switches), so members of any preset can be pooled.
 
     Args:
         checkpoints: two or more trained checkpoints (members of other ensembles are

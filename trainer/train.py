@@ -51,11 +51,10 @@ def _make_scheduler(optimizer, optim: OptimConfig):
     if optim.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=optim.lr_factor, patience=optim.lr_patience, min_lr=optim.min_lr)
-    if optim.schedule == "cosine":
-        # After the last epoch the rate has reached min_lr; T_max counts the steps between.
-        return torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(optim.epochs - 1, 1), eta_min=optim.min_lr)
-    raise ValueError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, not {optim.schedule!r}")
+    # "cosine" (train() refuses other names before any work): after the last epoch the
+    # rate has reached min_lr; T_max counts the steps between.
+    return torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(optim.epochs - 1, 1), eta_min=optim.min_lr)
 
 
 def _step_scheduler(scheduler, val_mse: float, distributed: bool) -> None:
@@ -236,6 +235,10 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
     """
     from torch_geometric.loader import DataLoader
 
+    # A mistyped schedule is reported before minutes of data preparation, not after.
+    if config.optim.schedule not in SCHEDULES:
+        raise ValueError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, "
+                         f"not {config.optim.schedule!r}")
     rank, local_rank, world = _dist_info()
     distributed = world > 1
     if distributed:

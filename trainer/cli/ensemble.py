@@ -1,9 +1,10 @@
 """``xanes-ensemble MEMBER.pt MEMBER.pt [...] --out MODEL.pt``.
 
 Joins independently trained checkpoints of one data split (and one energy grid and graph
-setting; their architectures may differ) into a deep-ensemble checkpoint: the model then predicts the mean of its members, and their
-standard deviation comes with every prediction as a rough uncertainty. Measure the
-ensemble with ``xanes-eval`` on the members' common validation split.
+setting; their architectures may differ) into a deep-ensemble checkpoint: the model then
+predicts the mean of its members, and their standard deviation comes with every
+prediction as a rough uncertainty. Measure the ensemble with ``xanes-eval`` on the
+members' common validation split.
 """
 
 from __future__ import annotations
