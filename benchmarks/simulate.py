@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from model_core.io import read_structure
     from model_core.types import SiteSelection
-    from trainer.feff.inputs import get_preset
-    from trainer.feff.runner import simulate
+    from model_core.feff.inputs import get_preset
+    from model_core.feff.simulation import simulate
 
     out_root = args.keep or Path(tempfile.mkdtemp(prefix="feff-bench-"))
     print(f"{'preset':<10} {'site':<16} {'atoms':>5} {'seconds':>8} {'mse_abs':>9} {'mse_rel':>9} {'shift_eV':>8}"

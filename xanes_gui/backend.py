@@ -163,13 +163,13 @@ def _comparison_to_csv(result: Any, path: Any, metadata: Mapping[str, Any] | Non
 
 
 def _feff_presets() -> dict[str, Any]:
-    from trainer.feff.inputs import PRESETS
+    from model_core.feff.inputs import PRESETS
 
     return dict(PRESETS)
 
 
 def _check_feff_available() -> str:
-    from trainer.feff.runner import check_feff_available
+    from model_core.feff.process import check_feff_available
 
     return check_feff_available()
 
@@ -177,7 +177,7 @@ def _check_feff_available() -> str:
 def _simulate_feff(structure: Structure, selection: Any, out_dir: str, preset: str, edge: str = "K", *,
                    workers: int = 1, progress: Callable[[int, int, str], None] | None = None,
                    cancel_event: threading.Event | None = None, symmetry: SiteSymmetry | None = None) -> Any:
-    from trainer.feff.runner import simulate
+    from model_core.feff.simulation import simulate
 
     return simulate(structure, selection, out_dir, preset, edge, workers=workers, progress=progress,
                     cancel_event=cancel_event, symmetry=symmetry)

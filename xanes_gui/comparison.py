@@ -1,7 +1,7 @@
 """Measured spectra and FEFF10 results as the GUI holds them, and the worker bodies that produce them.
 
 Everything scientific (reading, normalizing, aligning, comparing, running FEFF)
-is done by :mod:`model_core.spectra` and :mod:`trainer.feff` through the
+is done by :mod:`model_core.spectra` and :mod:`model_core.feff` through the
 :class:`~xanes_gui.backend.Backend`; this module only keeps the results in
 frozen dataclasses and describes the jobs the :class:`~xanes_gui.state.AppState`
 sends to workers.

@@ -36,6 +36,7 @@ from model_core.types import Spectrum
 __all__ = [
     "FEFF_XMU_COLUMNS",
     "energies_are_absolute",
+    "feff_xmu_spectrum",
     "parse_fdmnes",
     "parse_fdmnes_header",
     "parse_feff_xmu",
@@ -48,7 +49,8 @@ __all__ = [
 #: Columns of FEFF's xmu.dat in file order.
 FEFF_XMU_COLUMNS = ("omega", "e", "k", "mu", "mu0", "chi")
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eEdD][+-]?\d+)?$")
+# nan and inf parse as numbers so that their rows meet the explicit "NaN or infinite" check.
+_NUMBER = re.compile(r"^[+-]?((\d+\.?\d*|\.\d+)([eEdD][+-]?\d+)?|nan|inf(inity)?)$", re.IGNORECASE)
 
 
 def _is_number(token: str) -> bool:
@@ -134,7 +136,18 @@ def read_feff_xmu_table(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def parse_feff_xmu(text: str, source: str = "<text>") -> Spectrum:
-    """Parse a FEFF ``xmu.dat`` into a :class:`Spectrum`.
+    """Parse a FEFF ``xmu.dat`` into a :class:`Spectrum` (see :func:`feff_xmu_spectrum`).
+
+    Raises:
+        ValueError: unreadable file or inconsistent omega/e columns.
+    """
+    return feff_xmu_spectrum(parse_feff_xmu_table(text, source), source)
+
+
+def feff_xmu_spectrum(table: dict[str, np.ndarray], source: str = "<text>") -> Spectrum:
+    """The :class:`Spectrum` of a :func:`parse_feff_xmu_table` result.
+
+    Rows are sorted by energy and exact duplicate energies dropped.
 
     Returns:
         Spectrum with absolute energies (``omega``, eV), ``mu`` as FEFF wrote it
@@ -144,9 +157,8 @@ def parse_feff_xmu(text: str, source: str = "<text>") -> Spectrum:
         ``source``.
 
     Raises:
-        ValueError: unreadable file or inconsistent omega/e columns.
+        ValueError: ``omega - e`` is not constant (the columns are not FEFF's).
     """
-    table = parse_feff_xmu_table(text, source)
     omega, rel, mu = table["omega"], table["e"], table["mu"]
     edge = omega - rel
     e0 = float(np.median(edge))

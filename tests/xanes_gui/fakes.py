@@ -210,7 +210,7 @@ def fake_xmu_text(e0: float, shift: float = 0.0) -> str:
 
 
 class FakeFeff:
-    """Stands in for trainer.feff.runner.simulate: writes xmu.dat files in the runner's layout.
+    """Stands in for model_core.feff.simulation.simulate: writes xmu.dat files in the runner's layout.
 
     Args:
         gate: when given, each site waits for it (lets a test cancel mid-run).
@@ -234,8 +234,8 @@ class FakeFeff:
                  cancel_event=None, symmetry=None):
         from pathlib import Path
 
-        from trainer.feff.inputs import site_dir_name
-        from trainer.feff.runner import SimulationSummary, SiteRun, structure_folder_name
+        from model_core.feff.inputs import site_dir_name
+        from model_core.feff.simulation import SimulationSummary, SiteRun, structure_folder_name
 
         self.calls.append((preset, edge, workers, str(out_dir)))
         name = structure_folder_name(structure)

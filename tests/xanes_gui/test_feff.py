@@ -12,7 +12,7 @@ import pytest
 from tests.xanes_gui.fakes import FakeFeff, cu4o_cluster, write_xyz
 from xanes_gui.state import trivial_symmetry
 
-pytest.importorskip("trainer.feff.runner")
+pytest.importorskip("model_core.feff.simulation")
 
 
 def feff_window(qtbot, window, tmp_path, fake, sites=(1, 2), check=lambda: "fake-10.0"):
@@ -94,7 +94,7 @@ def test_feff_cancel_stops_the_run(qtbot, window, tmp_path):
 
 
 def test_unavailable_feff_is_one_message_and_app_keeps_working(qtbot, window, tmp_path):
-    from trainer.feff.runner import FeffUnavailableError
+    from model_core.feff.errors import FeffUnavailableError
 
     def missing():
         raise FeffUnavailableError("FEFF10 is not available: importing 'feff10' failed (ImportError: nope); "

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compute XANES of absorber sites with FEFF10 (feff10-rs), locally or with Parsl.")
     parser.add_argument("inputs", nargs="*", metavar="STRUCTURE",
                         help="structure files: CIF, POSCAR, XYZ, extended XYZ, feff.inp, PDB, ...")
-    add_site_options(parser)
+    add_site_options(parser, element_default="the absorber the structure file designates, as in a feff.inp")
     parser.add_argument("--preset", default="reference",
                         help="FEFF parameter preset (default: reference, the Cu dataset's settings; "
                              "see --list-presets)")
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _list_presets() -> None:
-    from trainer.feff.inputs import PRESETS
+    from model_core.feff.inputs import PRESETS
 
     print(f"{'preset':<10} {'~s/site':>8} {'cluster':>8}  description")
     for preset in PRESETS.values():
@@ -69,8 +69,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from model_core.io import StructureReadError, read_structure
     from model_core.sites import select_sites
-    from trainer.feff.inputs import get_preset, normalize_edge
-    from trainer.feff.runner import FeffUnavailableError, simulate, structure_folder_name
+    from model_core.feff.errors import FeffUnavailableError
+    from model_core.feff.inputs import get_preset, normalize_edge
+    from model_core.feff.simulation import simulate, structure_folder_name
 
     try:
         preset = get_preset(args.preset)
@@ -104,18 +105,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     for path, structure, selection in jobs:
         bar: tqdm | None = None
 
-        def progress(finished: int, total: int, status: str) -> None:
+        def open_bar(total: int) -> tqdm:
             nonlocal bar
             if bar is None:
+                # smoothing=0: the rate is the mean since `prepared` restarted the clock.
                 bar = tqdm(total=total, desc=structure_folder_name(structure), unit="site", file=sys.stderr,
-                           dynamic_ncols=True)
-            bar.set_postfix_str(status, refresh=False)
-            bar.update(finished - bar.n)
+                           dynamic_ncols=True, smoothing=0)
+            return bar
+
+        def progress(finished: int, total: int, status: str) -> None:
+            current = open_bar(total)
+            current.set_postfix_str(status, refresh=False)
+            current.update(finished - current.n)
+
+        def prepared(finished: int, total: int) -> None:
+            # The FEFF runs start now: the sites finished without a run (already computed,
+            # inputs written) become the bar's initial count and the clock restarts, so the
+            # rate is that of FEFF runs, not thousands of skipped sites per second.
+            current = open_bar(total)
+            current.reset(total)
+            current.initial = current.n = finished
+            current.refresh()
 
         try:
             summary = simulate(structure, selection, args.out, preset, edge, workers=args.workers,
                                inputs_only=args.inputs_only, parsl_config=args.parsl_config,
-                               progress=progress, timeout_s=args.timeout)
+                               progress=progress, timeout_s=args.timeout, prepared=prepared)
         except FeffUnavailableError as exc:
             fail(str(exc), code=1)
         except KeyboardInterrupt:

@@ -16,15 +16,14 @@ must reproduce that dataset exactly:
 
 Usage::
 
-    from trainer.feff.inputs import PRESETS, feff_input_text
+    from model_core.feff.inputs import PRESETS, build_site_input
 
-    text = feff_input_text(structure, site=8, preset="reference", edge="K")
+    text = build_site_input(structure, site=8, preset="reference", edge="K").text
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -38,11 +37,9 @@ __all__ = [
     "FeffPreset",
     "FeffSiteInput",
     "build_site_input",
-    "feff_input_text",
     "get_preset",
     "normalize_edge",
     "site_dir_name",
-    "write_site_input",
 ]
 
 #: Absorption edges accepted by :func:`build_site_input` (FEFF's EDGE card).
@@ -302,23 +299,3 @@ def build_site_input(structure: Structure, site: int, preset: str | FeffPreset =
     return FeffSiteInput(text=text, site=site, element=absorber, edge=edge, preset=preset.name,
                          cluster_symbols=tuple(symbols), cluster_distances=distances,
                          potentials=tuple(rows))
-
-
-def feff_input_text(structure: Structure, site: int, preset: str | FeffPreset = "reference",
-                    edge: str = "K") -> str:
-    """The ``feff.inp`` text of one site (see :func:`build_site_input`)."""
-    return build_site_input(structure, site, preset, edge).text
-
-
-def write_site_input(structure: Structure, site: int, run_dir: str | Path,
-                     preset: str | FeffPreset = "reference", edge: str = "K") -> Path:
-    """Write ``run_dir/feff.inp`` for one site (creating ``run_dir``) and return its path."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "feff.inp"
-    text = feff_input_text(structure, site, preset, edge)
-    # Write then rename so an interrupted run never leaves a half-written input behind.
-    tmp = path.with_suffix(".inp.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path

@@ -11,7 +11,7 @@ import pytest
 
 from model_core.types import Structure
 from tests.conftest import shared_root
-from trainer.feff.inputs import EDGES, PRESETS, build_site_input, get_preset, site_dir_name
+from model_core.feff.inputs import EDGES, PRESETS, build_site_input, get_preset, site_dir_name
 
 # ---------------------------------------------------------------- parsing helpers
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.trainer.feff.fake_tasks import fake_site_task
-from tests.trainer.feff.test_inputs import cuprite
-from trainer.cli.simulate import main
-from trainer.feff import runner
-from trainer.feff.runner import SiteResult
+from model_core.feff import simulation
+from model_core.feff.tasks import SiteResult
+from tests.model_core.feff.fake_tasks import fake_site_task
+from tests.model_core.feff.test_inputs import cuprite
+from trainer.cli.simulate import build_parser, main
 
 
 @pytest.fixture
@@ -57,8 +59,8 @@ def test_failed_site_gives_nonzero_exit(poscar, tmp_path, monkeypatch, capsys):
     def failing(task):
         return SiteResult(task.run_dir, task.site, "failed", "FEFF failed on purpose")
 
-    monkeypatch.setattr(runner, "check_feff_available", lambda: "fake")
-    monkeypatch.setattr(runner, "run_site", failing)
+    monkeypatch.setattr(simulation, "check_feff_available", lambda: "fake")
+    monkeypatch.setattr(simulation, "run_site", failing)
     with pytest.raises(SystemExit) as info:
         main([str(poscar), "--element", "Cu", "--preset", "fast", "--out", str(tmp_path / "runs")])
     assert info.value.code == 1
@@ -67,8 +69,31 @@ def test_failed_site_gives_nonzero_exit(poscar, tmp_path, monkeypatch, capsys):
 
 
 def test_success_exits_zero(poscar, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(runner, "check_feff_available", lambda: "fake")
-    monkeypatch.setattr(runner, "run_site", fake_site_task)
+    monkeypatch.setattr(simulation, "check_feff_available", lambda: "fake")
+    monkeypatch.setattr(simulation, "run_site", fake_site_task)
     main([str(poscar), "--sites", "0,4", "--preset", "fast", "--out", str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert "done: 2" in out
+
+
+def test_progress_rate_counts_feff_runs_not_skipped_sites(tmp_path, monkeypatch, capsys):
+    # Eight inequivalent sites (a molecule); seven are already computed when the command runs again.
+    monkeypatch.setattr(simulation, "check_feff_available", lambda: "fake")
+    monkeypatch.setattr(simulation, "run_site", fake_site_task)
+    structure = tmp_path / "Cu8.xyz"
+    structure.write_text("8\nCu8\n" + "".join(f"Cu {2.5 * i} 0 0\n" for i in range(8)))
+    args = [str(structure), "--element", "Cu", "--preset", "fast", "--out", str(tmp_path / "runs")]
+    main(args)
+    (tmp_path / "runs" / "Cu8" / "FEFF-XANES" / "007_Cu" / "xmu.dat").unlink()
+    capsys.readouterr()
+    main(args)
+    captured = capsys.readouterr()
+    assert "done: 1, skipped (already computed): 7" in captured.out
+    # One fake run of 0.2 s: at most 5 sites/s, however fast the seven skipped sites were counted.
+    rates = [float(r) for r in re.findall(r"([\d.]+)site/s", captured.err)]
+    assert rates and max(rates) <= 5.0, captured.err
+
+
+def test_element_help_does_not_speak_of_a_model():
+    text = " ".join(build_parser().format_help().split())
+    assert "model" not in text and "the absorber the structure file designates" in text

@@ -1,6 +1,6 @@
-"""The FEFF10 process of one site: ``python -m trainer.feff._process FEFF_INP WORK_DIR``.
+"""The FEFF10 process of one site: ``python -m model_core.feff._process FEFF_INP WORK_DIR``.
 
-Started by :func:`trainer.feff.runner.run_feff` in its own process group so that it
+Started by :func:`model_core.feff.process.run_feff` in its own process group so that it
 and the per-stage worker processes feff10 starts can be killed together. Exit codes:
 0 success, 3 the ``feff10`` package cannot be imported, 4 FEFF reported an error
 (message on stderr), 5 anything else.
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run FEFF10 on ``argv[0]`` (a feff.inp) in ``argv[1]`` (the work folder)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m trainer.feff._process FEFF_INP WORK_DIR", file=sys.stderr)
+        print("usage: python -m model_core.feff._process FEFF_INP WORK_DIR", file=sys.stderr)
         return 2
     try:
         import feff10
