@@ -5,6 +5,10 @@ Pure text parsing (numpy only, no larch). Every reader comes in two flavours:
 that never touch the disk) and ``read_*(path)`` reads a file. All raise
 :class:`ValueError` with a one-line message naming the file and the problem.
 
+These are the project's only FEFF ``xmu.dat`` and FDMNES readers; the checks that
+a FEFF run finished (:func:`model_core.feff.xmu.validate_xmu`) are made on top of
+:func:`parse_feff_xmu_table` and :func:`feff_xmu_spectrum`.
+
 Energy references
 -----------------
 * FEFF ``xmu.dat``: ``omega`` is the absolute photon energy, ``e`` the energy

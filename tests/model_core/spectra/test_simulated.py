@@ -71,9 +71,21 @@ def test_feff_xmu(tmp_path):
     assert table["chi"].shape == (4,)
 
 
+def test_feff_xmu_table_accepts_fortran_exponents_extra_columns_and_few_rows(tmp_path):
+    # What a finished run must have beyond this (rows, order, non-zero mu) is checked by
+    # model_core.feff.xmu.validate_xmu, on top of this reader.
+    text = XMU.replace("4.58134E-02", "4.58134D-02").replace("-1.62451E-02", "-1.62451E-02  7.0")
+    table = read_feff_xmu_table(_write(tmp_path, "xmu.dat", text))
+    assert table["mu"][0] == pytest.approx(0.0458134) and table["chi"][0] == pytest.approx(-0.0162451)
+    assert len(table["omega"]) == 4
+
+
 @pytest.mark.parametrize("text, problem", [
     ("# only comments\n", "no data rows"),
     (XMU.replace("4.84682E-02", "abc"), "line 6"),
+    (XMU.replace("4.84682E-02", "******"), "line 6 is not a row of 6 numbers"),
+    (XMU.replace("4.84682E-02", "nan"), "NaN or infinite"),
+    (XMU.replace("  6.000  1.01829E+00", "  6.000"), "line 8 is not a row of 6 numbers"),
     (XMU.replace("    -11.607", "    -15.607"), "omega - e is not constant"),
 ])
 def test_feff_xmu_errors_name_file(tmp_path, text, problem):
