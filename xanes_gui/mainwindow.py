@@ -123,7 +123,7 @@ class MainWindow(QMainWindow):
         self.column_chooser: ColumnChooser | None = None
         self.group_chooser: GroupChooser | None = None
         self.feff_dialog = None
-        state.column_memory.update(self._load_column_memory())
+        state.measured.column_memory.update(self._load_column_memory())
 
         structures_dock = self._dock("Structures", self.structure_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         sites_dock = self._dock("Sites", self.site_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -149,32 +149,32 @@ class MainWindow(QMainWindow):
 
         # ---- wiring
         self.structure_list.currentRowChanged.connect(self._on_list_row)
-        self.curve_list.visibilityChanged.connect(state.set_curve_visible)
-        state.structureAdded.connect(self._refresh_structure_list)
-        state.structureRemoved.connect(self._refresh_structure_list)
-        state.currentStructureChanged.connect(self._on_current)
-        state.predictionReady.connect(self._on_prediction)
-        for signal in (state.measuredAdded, state.measuredRemoved, state.measuredChanged, state.alignChanged,
-                       state.feffReady):
+        self.curve_list.visibilityChanged.connect(state.view.set_curve_visible)
+        state.structures.structureAdded.connect(self._refresh_structure_list)
+        state.structures.structureRemoved.connect(self._refresh_structure_list)
+        state.structures.currentStructureChanged.connect(self._on_current)
+        state.predictions.predictionReady.connect(self._on_prediction)
+        for signal in (state.measured.measuredAdded, state.measured.measuredRemoved, state.measured.measuredChanged, state.measured.alignChanged,
+                       state.simulations.feffReady):
             signal.connect(lambda *_: self.refresh_plots())
-        state.measuredAdded.connect(lambda *_: self.measured_dock.raise_())
-        state.measuredNeedsColumns.connect(self.show_column_chooser)
-        state.measuredNeedsGroup.connect(self.show_group_chooser)
-        state.measuredOpened.connect(self._add_recent)
+        state.measured.measuredAdded.connect(lambda *_: self.measured_dock.raise_())
+        state.measured.measuredNeedsColumns.connect(self.show_column_chooser)
+        state.measured.measuredNeedsGroup.connect(self.show_group_chooser)
+        state.measured.measuredOpened.connect(self._add_recent)
         self.measured_panel.importRequested.connect(self.import_measured_dialog)
         self.measured_panel.exportComparisonRequested.connect(lambda: self._export_dialog("comparison-csv"))
         self.model_panel.simulateRequested.connect(self.show_feff_dialog)
-        state.viewSettingsChanged.connect(self._on_view_settings)
-        state.statusMessage.connect(self._on_status)
-        state.errorMessage.connect(self._on_error)
-        state.noticeMessage.connect(self._on_notice)
-        state.engineReady.connect(self._on_engine_ready)
-        state.deviceChanged.connect(lambda *_: state.engine_ready and self._on_engine_ready())
-        state.fileOpened.connect(self._add_recent)
-        if state.engine_ready:
+        state.view.viewSettingsChanged.connect(self._on_view_settings)
+        state.messages.statusMessage.connect(self._on_status)
+        state.messages.errorMessage.connect(self._on_error)
+        state.messages.noticeMessage.connect(self._on_notice)
+        state.predictions.engineReady.connect(self._on_engine_ready)
+        state.predictions.deviceChanged.connect(lambda *_: state.predictions.engine_ready and self._on_engine_ready())
+        state.structures.fileOpened.connect(self._add_recent)
+        if state.predictions.engine_ready:
             self._on_engine_ready()
         self._refresh_structure_list()
-        self._on_current(state.current_id)
+        self._on_current(state.structures.current_id)
 
     def _build_3d(self, enable_3d: bool | None) -> None:
         """Replace the placeholder by the OpenGL structure view (when OpenGL works)."""
@@ -226,7 +226,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.examples_menu = file_menu.addMenu("Open &Example")
         for path in example_structures():
-            self.examples_menu.addAction(path.stem, lambda p=str(path): self.state.open_files([p]))
+            self.examples_menu.addAction(path.stem, lambda p=str(path): self.state.structures.open_files([p]))
         self.examples_menu.setEnabled(bool(self.examples_menu.actions()))
         self.measured_action = file_menu.addAction("Import &Measured Spectrum…", self.import_measured_dialog)
         self.measured_action.setToolTip("XDI, Athena projects (.prj), column files, FEFF xmu.dat")
@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
         for action, reference in ((self.edge_action, "edge"), (self.absolute_action, "absolute")):
             group.addAction(action)
             view_menu.addAction(action)
-            action.triggered.connect(lambda _=False, r=reference: self.state.set_view(energy_reference=r))
+            action.triggered.connect(lambda _=False, r=reference: self.state.view.set_view(energy_reference=r))
         self.edge_action.setChecked(True)
         self.absolute_action.setEnabled(False)
         view_menu.addSeparator()
@@ -280,7 +280,7 @@ class MainWindow(QMainWindow):
             file_filter = "All files (*)"
         paths, _ = QFileDialog.getOpenFileNames(self, "Open structures", self._last_dir(), file_filter)
         if paths:
-            self.state.open_files(paths)
+            self.state.structures.open_files(paths)
 
     def _last_dir(self) -> str:
         recent = self.recent_files()
@@ -300,7 +300,7 @@ class MainWindow(QMainWindow):
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         for path in self.recent_files():
-            self.recent_menu.addAction(path, lambda p=path: self.state.open_files([p]))
+            self.recent_menu.addAction(path, lambda p=path: self.state.structures.open_files([p]))
         if not self.recent_menu.actions():
             self.recent_menu.addAction("(none)").setEnabled(False)
 
@@ -328,16 +328,16 @@ class MainWindow(QMainWindow):
                 kind = "structure"
             (measured if kind == "measured" else structures).append(path)
         if structures:
-            self.state.open_files(structures)
+            self.state.structures.open_files(structures)
         if measured:
-            self.state.import_measured(measured)
+            self.state.measured.import_files(measured)
         return structures, measured
 
     # ------------------------------------------------------- measured spectra
     def import_measured_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Import measured spectra", self._last_dir(), MEASURED_FILTER)
         if paths:
-            self.state.import_measured(paths)
+            self.state.measured.import_files(paths)
 
     def _load_column_memory(self) -> dict:
         try:
@@ -352,14 +352,14 @@ class MainWindow(QMainWindow):
         return memory
 
     def _save_column_memory(self) -> None:
-        data = {key: choice_to_dict(choice) for key, choice in self.state.column_memory.items()}
+        data = {key: choice_to_dict(choice) for key, choice in self.state.measured.column_memory.items()}
         self.settings.setValue(COLUMN_MEMORY_KEY, json.dumps(data))
 
     def show_column_chooser(self, path: str, names: list, message: str = "") -> ColumnChooser:
         """Ask (non-modally) which columns make the spectrum; the choice is remembered per column names."""
         if self.column_chooser is not None:
             self.column_chooser.close()
-        initial = self.state.column_memory.get(column_signature(names))
+        initial = self.state.measured.column_memory.get(column_signature(names))
         chooser = ColumnChooser(path, names, message, initial, self)
         chooser.chosen.connect(self._on_columns_chosen)
         chooser.destroyed.connect(lambda *_: setattr(self, "column_chooser", None))
@@ -368,16 +368,16 @@ class MainWindow(QMainWindow):
         return chooser
 
     def _on_columns_chosen(self, path: str, names: list, choice) -> None:
-        self.state.remember_columns(names, choice)
+        self.state.measured.remember_columns(names, choice)
         self._save_column_memory()
-        self.state.import_measured([path], columns=choice)
+        self.state.measured.import_files([path], columns=choice)
 
     def show_group_chooser(self, path: str, groups: list) -> GroupChooser:
         """Ask (non-modally) which Athena groups to import."""
         if self.group_chooser is not None:
             self.group_chooser.close()
         chooser = GroupChooser(path, groups, self)
-        chooser.chosen.connect(lambda p, names: self.state.import_athena_groups(p, names))
+        chooser.chosen.connect(lambda p, names: self.state.measured.import_athena_groups(p, names))
         chooser.destroyed.connect(lambda *_: setattr(self, "group_chooser", None))
         self.group_chooser = chooser
         chooser.show()
@@ -402,20 +402,20 @@ class MainWindow(QMainWindow):
         return self.feff_dialog
 
     def close_current(self) -> None:
-        if self.state.current_id:
-            self.state.close_structure(self.state.current_id)
+        if self.state.structures.current_id:
+            self.state.structures.close_structure(self.state.structures.current_id)
 
     # ------------------------------------------------------------ structures
     def _refresh_structure_list(self, *_args) -> None:
         self.structure_list.blockSignals(True)
         try:
             self.structure_list.clear()
-            for doc in self.state.documents:
+            for doc in self.state.structures.documents:
                 item = QListWidgetItem(f"{doc.title}  ({doc.structure.formula}, {doc.structure.n_atoms} atoms)")
                 item.setData(Qt.ItemDataRole.UserRole, doc.id)
                 item.setToolTip(doc.structure.source or "(in memory)")
                 self.structure_list.addItem(item)
-                if doc.id == self.state.current_id:
+                if doc.id == self.state.structures.current_id:
                     self.structure_list.setCurrentItem(item)
         finally:
             self.structure_list.blockSignals(False)
@@ -423,21 +423,21 @@ class MainWindow(QMainWindow):
     def _on_list_row(self, row: int) -> None:
         item = self.structure_list.item(row)
         if item is not None:
-            self.state.set_current(item.data(Qt.ItemDataRole.UserRole))
+            self.state.structures.set_current(item.data(Qt.ItemDataRole.UserRole))
 
     def _on_current(self, doc_id: str) -> None:
         self._refresh_structure_list()
-        doc = self.state.document(doc_id)
+        doc = self.state.structures.document(doc_id)
         self.setWindowTitle(f"XANES predictor — {doc.title}" if doc else "XANES predictor")
         self.refresh_plots()
 
     # --------------------------------------------------------------- spectra
     def _on_prediction(self, doc_id: str, prediction) -> None:
-        if doc_id == self.state.current_id:
+        if doc_id == self.state.structures.current_id:
             self.refresh_plots()
 
     def _site_labels(self, prediction) -> dict[int, str]:
-        doc = self.state.current
+        doc = self.state.structures.current
         labels = {}
         for site, weight in zip(prediction.site_indices, prediction.weights):
             site = int(site)
@@ -454,12 +454,12 @@ class MainWindow(QMainWindow):
         the prediction placed at its predicted E0 (or the measured E0 when the
         model has none) plus the alignment shift; FEFF10 at its own omega energies.
         """
-        state, view = self.state, self.state.view
-        doc = state.current
-        prediction = state.shown_prediction() if doc else None
-        feff = state.feff_results() if doc else {}
-        measured = state.visible_measured()
-        reference_doc = state.measured() if state.measured() in measured else (measured[0] if measured else None)
+        state, view = self.state, self.state.view.settings
+        doc = state.structures.current
+        prediction = state.predictions.shown_prediction() if doc else None
+        feff = state.simulations.results() if doc else {}
+        measured = state.measured.visible()
+        reference_doc = state.measured.doc() if state.measured.doc() in measured else (measured[0] if measured else None)
         e0_fallback = reference_doc.norm.e0 if reference_doc is not None else None
         prediction_abs = prediction is None or has_absolute_energies(prediction) or e0_fallback is not None
         absolute_ok = prediction_abs and (has_absolute_energies(prediction) or bool(feff) or bool(measured))
@@ -469,8 +469,8 @@ class MainWindow(QMainWindow):
         self.edge_action.setEnabled(not measured)
         self.absolute_action.setChecked(reference == "absolute")
         self.edge_action.setChecked(reference == "edge")
-        target = state.comparison_target()
-        shift = state.align.shift_ev if measured and reference == "absolute" else 0.0
+        target = state.measured.comparison_target()
+        shift = state.measured.align.shift_ev if measured and reference == "absolute" else 0.0
         curves = []
         if prediction is not None:
             curves += curves_for(prediction, reference, self._site_labels(prediction),
@@ -478,7 +478,7 @@ class MainWindow(QMainWindow):
                                  e0_fallback=e0_fallback if measured else None)
         offset = 0
         for result in feff.values():
-            curves += feff_curves(result, reference, lambda i, o=offset: state.feff_color(result.preset, o + i),
+            curves += feff_curves(result, reference, lambda i, o=offset: state.simulations.color(result.preset, o + i),
                                   shift_ev=shift if target and target[0] == "feff" else 0.0)
             offset += len(result.spectra) + 1
         if reference == "absolute":
@@ -488,8 +488,8 @@ class MainWindow(QMainWindow):
         self.plots.set_curves(curves, view.hidden_curves)
         self.curve_list.set_curves([c.label for c in curves], view.hidden_curves, [c.color for c in curves])
         simulated = [c for c in curves if c.kind != "measured" and len(c.energy)]
-        if measured and reference == "absolute" and (simulated or state.align.window):
-            lo, hi = state.align.window or (min(float(c.energy[0]) for c in simulated),
+        if measured and reference == "absolute" and (simulated or state.measured.align.window):
+            lo, hi = state.measured.align.window or (min(float(c.energy[0]) for c in simulated),
                                             max(float(c.energy[-1]) for c in simulated))
             self.plots.focus_x(lo, hi)
 
@@ -512,12 +512,12 @@ class MainWindow(QMainWindow):
         self.message_log.add(text, error=True)
 
     def _on_engine_ready(self) -> None:
-        self.engine_label.setText(f"Ready: {self.state.device_name}")
+        self.engine_label.setText(f"Ready: {self.state.predictions.device_name}")
 
     # ---------------------------------------------------------------- export
     def current_curves(self):
         """Curves shown in the spectra panel (hidden ones excluded)."""
-        hidden = self.state.view.hidden_curves
+        hidden = self.state.view.settings.hidden_curves
         return [c for c in self.plots.curves if c.label not in hidden]
 
     def export_spectra_csv(self, path: str | os.PathLike) -> Path:
@@ -526,14 +526,14 @@ class MainWindow(QMainWindow):
 
         from xanes_gui.export import csv_metadata, write_csv
 
-        prediction, doc = self.state.shown_prediction(), self.state.current
+        prediction, doc = self.state.predictions.shown_prediction(), self.state.structures.current
         curves = self.current_curves()
         if not curves:
             raise ValueError("no spectra to export; predict first")
         reference = curves[0].reference
         if prediction is not None and doc is not None:
             meta = csv_metadata(prediction, reference=reference, source=doc.structure.source,
-                                structure_name=doc.title, device=self.state.device)
+                                structure_name=doc.title, device=self.state.predictions.device)
         else:
             meta = {"program": "xanes-gui",
                     "exported": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -541,13 +541,13 @@ class MainWindow(QMainWindow):
             if doc is not None:
                 meta["structure"] = doc.title
                 meta["structure_source"] = doc.structure.source or "(in memory)"
-        for result in self.state.feff_results().values():
+        for result in self.state.simulations.results().values():
             meta[f"feff_{result.preset}"] = f"FEFF10 preset {result.preset}, {result.edge} edge, {result.structure_dir}"
-        for doc_m in self.state.visible_measured():
+        for doc_m in self.state.measured.visible():
             meta[f"measured_{doc_m.label}"] = f"{doc_m.path} ({doc_m.data.channel}, " \
                                               f"{'flattened' if doc_m.use_flat else 'normalized'})"
         if any(c.kind == "measured" for c in curves):
-            meta["alignment_shift_ev"] = f"{self.state.align.shift_ev:.3f}"
+            meta["alignment_shift_ev"] = f"{self.state.measured.align.shift_ev:.3f}"
         return write_csv(path, curves, meta)
 
     def export_comparison_csv(self, path: str | os.PathLike, measured_id: str | None = None) -> Path:
@@ -556,10 +556,10 @@ class MainWindow(QMainWindow):
         Raises:
             ValueError: nothing compared for that spectrum (no prediction, no overlap, ...).
         """
-        doc_m = self.state.measured(measured_id)
+        doc_m = self.state.measured.doc(measured_id)
         if doc_m is None:
             raise ValueError("no measured spectrum to compare; import one first")
-        result = self.state.comparisons.get(doc_m.id)
+        result = self.state.measured.comparisons.get(doc_m.id)
         if result is None:
             raise ValueError(f"{doc_m.label} has not been compared; predict a spectrum first")
         if isinstance(result, str):
@@ -572,8 +572,8 @@ class MainWindow(QMainWindow):
             used = doc_m.norm.params
             meta["normalization"] = ", ".join(f"{k}={getattr(used, k)}" for k in
                                               ("e0", "pre1", "pre2", "norm1", "norm2", "nnorm", "nvict", "flatten"))
-        target = self.state.comparison_target()
-        prediction, doc = self.state.shown_prediction(), self.state.current
+        target = self.state.measured.comparison_target()
+        prediction, doc = self.state.predictions.shown_prediction(), self.state.structures.current
         if doc is not None:
             meta["structure"] = doc.title
             meta["structure_source"] = doc.structure.source or "(in memory)"
@@ -583,7 +583,7 @@ class MainWindow(QMainWindow):
             if not prediction.trained:
                 meta["warning"] = "UNTRAINED model - predictions are not meaningful"
         elif target is not None:
-            meta["predicted"] = "FEFF10 " + ", ".join(self.state.feff_results())
+            meta["predicted"] = "FEFF10 " + ", ".join(self.state.simulations.results())
         path = Path(path)
         self.state.backend.comparison_to_csv(result, str(path), meta)
         return path
@@ -633,9 +633,9 @@ class MainWindow(QMainWindow):
             else:
                 self.export_3d_png(path)
         except (OSError, ValueError) as exc:
-            self.state.errorMessage.emit(f"Export to {path} failed: {exc}")
+            self.state.messages.errorMessage.emit(f"Export to {path} failed: {exc}")
         else:
-            self.state.statusMessage.emit(f"Exported {path}")
+            self.state.messages.statusMessage.emit(f"Exported {path}")
 
     # --------------------------------------------------------------- session
     def save_session(self, path: str | os.PathLike) -> Path:
@@ -649,7 +649,7 @@ class MainWindow(QMainWindow):
         try:
             return load_session(self.state, path)
         except (OSError, ValueError) as exc:
-            self.state.errorMessage.emit(f"Cannot load session {path}: {exc}")
+            self.state.messages.errorMessage.emit(f"Cannot load session {path}: {exc}")
             return None
 
     def _save_session_dialog(self) -> None:
@@ -658,9 +658,9 @@ class MainWindow(QMainWindow):
         if path:
             try:
                 self.save_session(path)
-                self.state.statusMessage.emit(f"Session saved to {path}")
+                self.state.messages.statusMessage.emit(f"Session saved to {path}")
             except OSError as exc:
-                self.state.errorMessage.emit(f"Cannot save session {path}: {exc}")
+                self.state.messages.errorMessage.emit(f"Cannot save session {path}: {exc}")
 
     def _load_session_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load session", self._last_dir(), "Session (*.json)")

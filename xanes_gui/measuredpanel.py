@@ -214,15 +214,15 @@ class MeasuredPanel(QWidget):
         self.window_check.toggled.connect(self._on_window_toggled)
         self.window_lo.editingFinished.connect(self._on_align_controls)
         self.window_hi.editingFinished.connect(self._on_align_controls)
-        self.auto_button.clicked.connect(lambda: state.auto_align())
-        state.measuredAdded.connect(self._refresh_list)
-        state.measuredRemoved.connect(self._refresh_list)
-        state.measuredChanged.connect(self._on_measured_changed)
-        state.currentMeasuredChanged.connect(self._on_current_changed)
-        state.alignChanged.connect(self._show_align)
-        state.comparisonsReady.connect(self._show_metrics)
+        self.auto_button.clicked.connect(lambda: state.measured.auto_align())
+        state.measured.measuredAdded.connect(self._refresh_list)
+        state.measured.measuredRemoved.connect(self._refresh_list)
+        state.measured.measuredChanged.connect(self._on_measured_changed)
+        state.measured.currentMeasuredChanged.connect(self._on_current_changed)
+        state.measured.alignChanged.connect(self._show_align)
+        state.measured.comparisonsReady.connect(self._show_metrics)
         self._refresh_list()
-        self._show_align(state.align)
+        self._show_align(state.measured.align)
         self._show_editor()
 
     # ------------------------------------------------------------------ list
@@ -230,18 +230,18 @@ class MeasuredPanel(QWidget):
         self._updating = True
         try:
             self.list.clear()
-            for doc in self.state.measured_docs:
+            for doc in self.state.measured.docs:
                 item = QListWidgetItem(swatch(doc.color), doc.label)
                 item.setData(Qt.ItemDataRole.UserRole, doc.id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(Qt.CheckState.Checked if doc.visible else Qt.CheckState.Unchecked)
                 item.setToolTip(f"{doc.path}\n{doc.data.channel}")
                 self.list.addItem(item)
-                if doc.id == self.state.current_measured_id:
+                if doc.id == self.state.measured.current_id:
                     self.list.setCurrentItem(item)
         finally:
             self._updating = False
-        has = bool(self.state.measured_docs)
+        has = bool(self.state.measured.docs)
         self.remove_button.setEnabled(has)
         self._show_editor()
 
@@ -254,12 +254,12 @@ class MeasuredPanel(QWidget):
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if not self._updating:
-            self.state.set_measured_visible(item.data(Qt.ItemDataRole.UserRole),
+            self.state.measured.set_visible(item.data(Qt.ItemDataRole.UserRole),
                                             item.checkState() == Qt.CheckState.Checked)
 
     def _on_current_item(self, item: QListWidgetItem | None, _previous=None) -> None:
         if not self._updating and item is not None:
-            self.state.set_current_measured(item.data(Qt.ItemDataRole.UserRole))
+            self.state.measured.set_current(item.data(Qt.ItemDataRole.UserRole))
 
     def _on_current_changed(self, measured_id: str) -> None:
         item = self.item_for(measured_id)
@@ -268,27 +268,27 @@ class MeasuredPanel(QWidget):
             self.list.setCurrentItem(item)
             self._updating = False
         self._show_editor()
-        self._show_metrics(self.state.comparisons)
+        self._show_metrics(self.state.measured.comparisons)
 
     def _remove_current(self) -> None:
-        if self.state.current_measured_id:
-            self.state.remove_measured(self.state.current_measured_id)
+        if self.state.measured.current_id:
+            self.state.measured.remove(self.state.measured.current_id)
 
     def _on_measured_changed(self, measured_id: str) -> None:
         item = self.item_for(measured_id)
-        doc = self.state.measured(measured_id)
+        doc = self.state.measured.doc(measured_id)
         if item is not None and doc is not None:
             self._updating = True
             item.setCheckState(Qt.CheckState.Checked if doc.visible else Qt.CheckState.Unchecked)
             item.setIcon(swatch(doc.color))
             self._updating = False
-        if measured_id == self.state.current_measured_id:
+        if measured_id == self.state.measured.current_id:
             self._show_editor()
 
     # ---------------------------------------------------------------- editor
     def _show_editor(self) -> None:
         """Fill the editor and preview from the current spectrum."""
-        doc = self.state.measured()
+        doc = self.state.measured.doc()
         self._updating = True
         try:
             self.norm_box.setEnabled(doc is not None)
@@ -364,16 +364,16 @@ class MeasuredPanel(QWidget):
         """Send the editor's parameters to the state (renormalizes when they changed)."""
         if self._updating:
             return
-        doc = self.state.measured()
+        doc = self.state.measured.doc()
         if doc is None:
             return
         try:
             params = self.params_from_editor()
         except ValueError as exc:
-            self.state.errorMessage.emit(f"{doc.label}: {exc}")
+            self.state.messages.errorMessage.emit(f"{doc.label}: {exc}")
             return
         if params != doc.params:
-            self.state.set_norm_params(doc.id, params)
+            self.state.measured.set_norm_params(doc.id, params)
 
     def set_param_text(self, name: str, text: str) -> None:
         """Type a value into a field and apply it (as pressing Enter does)."""
@@ -381,14 +381,14 @@ class MeasuredPanel(QWidget):
         self.apply_params()
 
     def _reset_params(self) -> None:
-        doc = self.state.measured()
+        doc = self.state.measured.doc()
         if doc is not None:
-            self.state.set_norm_params(doc.id, NormParams())
+            self.state.measured.set_norm_params(doc.id, NormParams())
 
     def _on_show_combo(self, index: int) -> None:
-        doc = self.state.measured()
+        doc = self.state.measured.doc()
         if not self._updating and doc is not None and index >= 0:
-            self.state.set_measured_use_flat(doc.id, bool(self.show_combo.itemData(index)))
+            self.state.measured.set_use_flat(doc.id, bool(self.show_combo.itemData(index)))
 
     # ------------------------------------------------------------- alignment
     def _show_align(self, align) -> None:
@@ -413,7 +413,7 @@ class MeasuredPanel(QWidget):
             return  # showing the state's settings, not a user change
         if checked and self.window_hi.value() <= self.window_lo.value():
             # Start from the current measured spectrum's edge region.
-            doc = self.state.measured()
+            doc = self.state.measured.doc()
             e0 = doc.norm.e0 if doc is not None and doc.norm is not None else None
             if e0 is not None:
                 self.window_lo.setValue(e0 - 20.0)
@@ -426,22 +426,22 @@ class MeasuredPanel(QWidget):
         window = None
         if self.window_check.isChecked() and self.window_hi.value() > self.window_lo.value():
             window = (float(self.window_lo.value()), float(self.window_hi.value()))
-        self.state.set_align(shift_ev=float(self.shift_spin.value()),
+        self.state.measured.set_align(shift_ev=float(self.shift_spin.value()),
                              broaden_fwhm_ev=float(self.broaden_spin.value()),
                              broaden_kind=str(self.kind_combo.currentData()), window=window)
 
     def _show_metrics(self, comparisons: dict) -> None:
         """Metrics of the selected measured spectrum (others in the tooltip)."""
-        current = self.state.current_measured_id
+        current = self.state.measured.current_id
         if not comparisons:
-            target = self.state.comparison_target()
+            target = self.state.measured.comparison_target()
             self.metrics_label.setText("Predict a spectrum to compare" if target is None else "—")
             self.metrics_label.setToolTip("")
             self.export_button.setEnabled(False)
             return
         lines, tips = [], []
         for measured_id, result in comparisons.items():
-            doc = self.state.measured(measured_id)
+            doc = self.state.measured.doc(measured_id)
             name = doc.label if doc else measured_id
             if isinstance(result, str):
                 text = f"{name}: {result}"
