@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
                                QMainWindow, QSplitter, QVBoxLayout, QWidget)
 
 from xanes_gui.attention import AttentionPanel
-from xanes_gui.comparison import choice_from_dict, choice_to_dict, column_signature
+from xanes_gui.comparison import NORM_FIELDS, choice_from_dict, choice_to_dict, column_signature
 from xanes_gui.measuredpanel import ColumnChooser, GroupChooser, MeasuredPanel
 from xanes_gui.messages import MessageBanner, MessageLog
 from xanes_gui.modelpanel import ModelPanel
@@ -570,8 +570,7 @@ class MainWindow(QMainWindow):
             meta["athena_group"] = doc_m.data.group
         if doc_m.norm is not None:
             used = doc_m.norm.params
-            meta["normalization"] = ", ".join(f"{k}={getattr(used, k)}" for k in
-                                              ("e0", "pre1", "pre2", "norm1", "norm2", "nnorm", "nvict", "flatten"))
+            meta["normalization"] = ", ".join(f"{k}={getattr(used, k)}" for k in NORM_FIELDS)
         target = self.state.measured.comparison_target()
         prediction, doc = self.state.predictions.shown_prediction(), self.state.structures.current
         if doc is not None:
