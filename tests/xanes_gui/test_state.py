@@ -203,3 +203,54 @@ def test_garbage_files_never_crash(qtbot, state, tmp_path, content):
 def test_write_xyz_helper(tmp_path):
     path = write_xyz(tmp_path / "h2.xyz", ["H", "H"], [(0, 0, 0), (0, 0, 0.74)])
     assert open(path).read().startswith("2\n")
+
+
+def test_superseded_normalization_is_dropped(qtbot, tmp_path):
+    """Parameters changed while a normalization runs: only the latest one is applied."""
+    from types import SimpleNamespace
+
+    from model_core.spectra.measured import MeasuredData
+    from model_core.spectra.normalize import NormParams
+
+    gate = threading.Event()
+
+    def normalize(energy, mu, params=None):
+        if params is not None and params.e0 == 1.0:
+            assert gate.wait(10)  # the first request is slow
+        return SimpleNamespace(params=params, warnings=(), e0=8980.0, flat=mu, norm=mu, edge_step=1.0)
+
+    state = AppState(fake_backend(normalize=normalize))
+    energy = np.linspace(8900.0, 9100.0, 50)
+    data = MeasuredData(source=str(tmp_path / "m.dat"), label="m", energy_ev=energy, mu=energy / 9000.0,
+                        channel="mu")
+    with qtbot.waitSignal(state.measured.measuredNormalized, timeout=10000):
+        measured_id = state.measured.add(data)
+    normalized = []
+    state.measured.measuredNormalized.connect(normalized.append)
+    state.measured.set_norm_params(measured_id, NormParams(e0=1.0))
+    with qtbot.waitSignal(state.measured.measuredNormalized, timeout=10000):
+        state.measured.set_norm_params(measured_id, NormParams(e0=2.0))
+    gate.set()
+    qtbot.waitUntil(lambda: not state.tasks.busy, timeout=10000)
+    assert normalized == [measured_id]
+    assert state.measured.doc(measured_id).norm.params.e0 == 2.0
+    state.shutdown()
+
+
+def test_session_changed_is_coalesced_and_covers_every_part(qtbot, state, tmp_path):
+    emitted = []
+    state.sessionChanged.connect(lambda: emitted.append(1))
+    with qtbot.waitSignal(state.sessionChanged, timeout=10000):
+        open_and_wait(qtbot, state, cu4o_cluster(tmp_path / "a.xyz"))
+    # Opening a file changes several things (added, current, selection): one signal.
+    assert emitted == [1]
+    doc_id = state.structures.current_id
+    changes = [lambda: state.structures.set_selection(doc_id, [1]),
+               lambda: state.predictions.set_model_override("fake-cu-k"),
+               lambda: state.predictions.set_device("cuda:0"),
+               lambda: state.view.set_view(show_bonds=False),
+               lambda: state.measured.set_align(shift_ev=1.5),
+               lambda: state.structures.close_structure(doc_id)]
+    for change in changes:
+        with qtbot.waitSignal(state.sessionChanged, timeout=1000):
+            change()
