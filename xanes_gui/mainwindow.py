@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
-from importlib import resources
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QListWidget, QListWidgetItem,
                                QMainWindow, QSplitter, QVBoxLayout, QWidget)
 
 from xanes_gui.attention import AttentionPanel
-from xanes_gui.comparison import NORM_FIELDS, choice_from_dict, choice_to_dict, column_signature
-from xanes_gui.measuredpanel import ColumnChooser, GroupChooser, MeasuredPanel
+from xanes_gui.choosers import ImportChoosers
+from xanes_gui.measuredpanel import MeasuredPanel
+from xanes_gui.menus import add_recent, build_menus, recent_files
 from xanes_gui.messages import MessageBanner, MessageLog
 from xanes_gui.modelpanel import ModelPanel
 from xanes_gui.plots import (CurveList, SpectraPlots, curves_for, feff_curves, has_absolute_energies,
@@ -22,22 +20,8 @@ from xanes_gui.plots import (CurveList, SpectraPlots, curves_for, feff_curves, h
 from xanes_gui.sitetable import SitePanel
 from xanes_gui.state import AppState
 
-MAX_RECENT = 10
 MEASURED_FILTER = ("Spectra (*.xdi *.prj *.dat *.txt *.csv *.xmu *.nor *.asc xmu.dat);;XDI (*.xdi);;"
                    "Athena project (*.prj);;Column files (*.dat *.txt *.csv);;All files (*)")
-COLUMN_MEMORY_KEY = "measuredColumnChoices"
-STRUCTURE_SUFFIXES = (".cif", ".mcif", ".xyz", ".extxyz", ".vasp", ".poscar", ".inp", ".pdb", ".xsf")
-
-
-def example_structures() -> list[Path]:
-    """Example structure files shipped in ``xanes_resources/structures``."""
-    try:
-        folder = Path(str(resources.files("xanes_resources"))) / "structures"
-    except (ModuleNotFoundError, TypeError):
-        return []
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(("_", ".")))
 
 
 def gl_available() -> bool:
@@ -120,10 +104,8 @@ class MainWindow(QMainWindow):
         self.attention_panel = AttentionPanel(state, self)
         self.message_log = MessageLog(self)
         self.measured_panel = MeasuredPanel(state, self)
-        self.column_chooser: ColumnChooser | None = None
-        self.group_chooser: GroupChooser | None = None
         self.feff_dialog = None
-        state.measured.column_memory.update(self._load_column_memory())
+        self.choosers = ImportChoosers(state.measured, self.settings, self)
 
         structures_dock = self._dock("Structures", self.structure_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         sites_dock = self._dock("Sites", self.site_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -145,7 +127,7 @@ class MainWindow(QMainWindow):
         self.engine_label = QLabel("Loading model engine…", self)
         self.statusBar().addPermanentWidget(self.engine_label)
 
-        self._build_menus()
+        build_menus(self)
 
         # ---- wiring
         self.structure_list.currentRowChanged.connect(self._on_list_row)
@@ -158,9 +140,7 @@ class MainWindow(QMainWindow):
                        state.simulations.feffReady):
             signal.connect(lambda *_: self.refresh_plots())
         state.measured.measuredAdded.connect(lambda *_: self.measured_dock.raise_())
-        state.measured.measuredNeedsColumns.connect(self.show_column_chooser)
-        state.measured.measuredNeedsGroup.connect(self.show_group_chooser)
-        state.measured.measuredOpened.connect(self._add_recent)
+        state.measured.measuredOpened.connect(lambda path: add_recent(self.settings, path))
         self.measured_panel.importRequested.connect(self.import_measured_dialog)
         self.measured_panel.exportComparisonRequested.connect(lambda: self._export_dialog("comparison-csv"))
         self.model_panel.simulateRequested.connect(self.show_feff_dialog)
@@ -170,7 +150,7 @@ class MainWindow(QMainWindow):
         state.messages.noticeMessage.connect(self._on_notice)
         state.predictions.engineReady.connect(self._on_engine_ready)
         state.predictions.deviceChanged.connect(lambda *_: state.predictions.engine_ready and self._on_engine_ready())
-        state.structures.fileOpened.connect(self._add_recent)
+        state.structures.fileOpened.connect(lambda path: add_recent(self.settings, path))
         if state.predictions.engine_ready:
             self._on_engine_ready()
         self._refresh_structure_list()
@@ -217,61 +197,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    # ------------------------------------------------------------------ menus
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.open_action = file_menu.addAction("&Open…", self.open_dialog)
-        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self.examples_menu = file_menu.addMenu("Open &Example")
-        for path in example_structures():
-            self.examples_menu.addAction(path.stem, lambda p=str(path): self.state.structures.open_files([p]))
-        self.examples_menu.setEnabled(bool(self.examples_menu.actions()))
-        self.measured_action = file_menu.addAction("Import &Measured Spectrum…", self.import_measured_dialog)
-        self.measured_action.setToolTip("XDI, Athena projects (.prj), column files, FEFF xmu.dat")
-        file_menu.addSeparator()
-        export_menu = file_menu.addMenu("&Export")
-        export_menu.addAction("Spectra as &PNG…", lambda: self._export_dialog("png"))
-        export_menu.addAction("Spectra as &SVG…", lambda: self._export_dialog("svg"))
-        export_menu.addAction("Spectra as &CSV…", lambda: self._export_dialog("csv"))
-        export_menu.addAction("&Comparison with measured as CSV…", lambda: self._export_dialog("comparison-csv"))
-        export_menu.addSeparator()
-        export_menu.addAction("Attention chart as PNG…", lambda: self._export_dialog("attention-png"))
-        export_menu.addAction("Attention chart as SVG…", lambda: self._export_dialog("attention-svg"))
-        export_menu.addAction("3-D view as PNG…", lambda: self._export_dialog("3d-png"))
-        file_menu.addSeparator()
-        file_menu.addAction("&Save Session…", self._save_session_dialog).setShortcut(QKeySequence.StandardKey.Save)
-        file_menu.addAction("&Load Session…", self._load_session_dialog)
-        file_menu.addSeparator()
-        file_menu.addAction("&Close Structure", self.close_current).setShortcut(QKeySequence.StandardKey.Close)
-        quit_action = file_menu.addAction("&Quit", self.close)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-
-        simulate_menu = self.menuBar().addMenu("&Simulate")
-        self.feff_action = simulate_menu.addAction("Simulate with &FEFF10…", self.show_feff_dialog)
-        self.feff_action.setToolTip("First-principles spectra of the selected sites with FEFF10")
-
-        view_menu = self.menuBar().addMenu("&View")
-        group = QActionGroup(self)
-        self.edge_action = QAction("Energy relative to edge (E − E0)", self, checkable=True)
-        self.absolute_action = QAction("Absolute energy", self, checkable=True)
-        for action, reference in ((self.edge_action, "edge"), (self.absolute_action, "absolute")):
-            group.addAction(action)
-            view_menu.addAction(action)
-            action.triggered.connect(lambda _=False, r=reference: self.state.view.set_view(energy_reference=r))
-        self.edge_action.setChecked(True)
-        self.absolute_action.setEnabled(False)
-        view_menu.addSeparator()
-        view_menu.addAction("Reset 3-D View", lambda: self.structure_view and self.structure_view.reset_view())
-        panels = view_menu.addMenu("Panels")
-        for dock in self.findChildren(QDockWidget):
-            panels.addAction(dock.toggleViewAction())
-
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction("About", lambda: self.message_log.add(
-            "xanes-gui: XANES prediction with XANE(3); drop structure files on the window to open them."))
-
     # ------------------------------------------------------------ open files
     def open_dialog(self) -> None:
         try:
@@ -287,22 +212,7 @@ class MainWindow(QMainWindow):
         return os.path.dirname(recent[0]) if recent else os.getcwd()
 
     def recent_files(self) -> list[str]:
-        value = self.settings.value("recentFiles", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _add_recent(self, path: str) -> None:
-        path = os.path.abspath(path)
-        recent = [path] + [p for p in self.recent_files() if p != path]
-        self.settings.setValue("recentFiles", recent[:MAX_RECENT])
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for path in self.recent_files():
-            self.recent_menu.addAction(path, lambda p=path: self.state.structures.open_files([p]))
-        if not self.recent_menu.actions():
-            self.recent_menu.addAction("(none)").setEnabled(False)
+        return recent_files(self.settings)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
@@ -338,50 +248,6 @@ class MainWindow(QMainWindow):
         paths, _ = QFileDialog.getOpenFileNames(self, "Import measured spectra", self._last_dir(), MEASURED_FILTER)
         if paths:
             self.state.measured.import_files(paths)
-
-    def _load_column_memory(self) -> dict:
-        try:
-            data = json.loads(str(self.settings.value(COLUMN_MEMORY_KEY, "{}") or "{}"))
-        except (TypeError, ValueError):
-            return {}
-        memory = {}
-        for key, value in (data.items() if isinstance(data, dict) else ()):
-            choice = choice_from_dict(value)
-            if choice is not None:
-                memory[str(key)] = choice
-        return memory
-
-    def _save_column_memory(self) -> None:
-        data = {key: choice_to_dict(choice) for key, choice in self.state.measured.column_memory.items()}
-        self.settings.setValue(COLUMN_MEMORY_KEY, json.dumps(data))
-
-    def show_column_chooser(self, path: str, names: list, message: str = "") -> ColumnChooser:
-        """Ask (non-modally) which columns make the spectrum; the choice is remembered per column names."""
-        if self.column_chooser is not None:
-            self.column_chooser.close()
-        initial = self.state.measured.column_memory.get(column_signature(names))
-        chooser = ColumnChooser(path, names, message, initial, self)
-        chooser.chosen.connect(self._on_columns_chosen)
-        chooser.destroyed.connect(lambda *_: setattr(self, "column_chooser", None))
-        self.column_chooser = chooser
-        chooser.show()
-        return chooser
-
-    def _on_columns_chosen(self, path: str, names: list, choice) -> None:
-        self.state.measured.remember_columns(names, choice)
-        self._save_column_memory()
-        self.state.measured.import_files([path], columns=choice)
-
-    def show_group_chooser(self, path: str, groups: list) -> GroupChooser:
-        """Ask (non-modally) which Athena groups to import."""
-        if self.group_chooser is not None:
-            self.group_chooser.close()
-        chooser = GroupChooser(path, groups, self)
-        chooser.chosen.connect(lambda p, names: self.state.measured.import_athena_groups(p, names))
-        chooser.destroyed.connect(lambda *_: setattr(self, "group_chooser", None))
-        self.group_chooser = chooser
-        chooser.show()
-        return chooser
 
     # ------------------------------------------------------------------ FEFF
     def default_feff_folder(self) -> str:
@@ -522,70 +388,15 @@ class MainWindow(QMainWindow):
 
     def export_spectra_csv(self, path: str | os.PathLike) -> Path:
         """Write every shown curve (prediction, FEFF10, measured) with its derivatives as CSV."""
-        from datetime import datetime, timezone
+        from xanes_gui.export import export_spectra_csv
 
-        from xanes_gui.export import csv_metadata, write_csv
-
-        prediction, doc = self.state.predictions.shown_prediction(), self.state.structures.current
-        curves = self.current_curves()
-        if not curves:
-            raise ValueError("no spectra to export; predict first")
-        reference = curves[0].reference
-        if prediction is not None and doc is not None:
-            meta = csv_metadata(prediction, reference=reference, source=doc.structure.source,
-                                structure_name=doc.title, device=self.state.predictions.device)
-        else:
-            meta = {"program": "xanes-gui",
-                    "exported": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "energy_reference": "E (absolute, eV)" if reference == "absolute" else "E - E0 (eV)"}
-            if doc is not None:
-                meta["structure"] = doc.title
-                meta["structure_source"] = doc.structure.source or "(in memory)"
-        for result in self.state.simulations.results().values():
-            meta[f"feff_{result.preset}"] = f"FEFF10 preset {result.preset}, {result.edge} edge, {result.structure_dir}"
-        for doc_m in self.state.measured.visible():
-            meta[f"measured_{doc_m.label}"] = f"{doc_m.path} ({doc_m.data.channel}, " \
-                                              f"{'flattened' if doc_m.use_flat else 'normalized'})"
-        if any(c.kind == "measured" for c in curves):
-            meta["alignment_shift_ev"] = f"{self.state.measured.align.shift_ev:.3f}"
-        return write_csv(path, curves, meta)
+        return export_spectra_csv(self.state, self.current_curves(), path)
 
     def export_comparison_csv(self, path: str | os.PathLike, measured_id: str | None = None) -> Path:
-        """Write the aligned comparison of a measured spectrum with the prediction (comparison_to_csv).
+        """Write the aligned comparison of a measured spectrum with the prediction (see export)."""
+        from xanes_gui.export import export_comparison_csv
 
-        Raises:
-            ValueError: nothing compared for that spectrum (no prediction, no overlap, ...).
-        """
-        doc_m = self.state.measured.doc(measured_id)
-        if doc_m is None:
-            raise ValueError("no measured spectrum to compare; import one first")
-        result = self.state.measured.comparisons.get(doc_m.id)
-        if result is None:
-            raise ValueError(f"{doc_m.label} has not been compared; predict a spectrum first")
-        if isinstance(result, str):
-            raise ValueError(f"{doc_m.label}: {result}")
-        meta = {"program": "xanes-gui", "measured_file": doc_m.path, "measured_label": doc_m.label,
-                "measured_channel": doc_m.data.channel}
-        if doc_m.data.group:
-            meta["athena_group"] = doc_m.data.group
-        if doc_m.norm is not None:
-            used = doc_m.norm.params
-            meta["normalization"] = ", ".join(f"{k}={getattr(used, k)}" for k in NORM_FIELDS)
-        target = self.state.measured.comparison_target()
-        prediction, doc = self.state.predictions.shown_prediction(), self.state.structures.current
-        if doc is not None:
-            meta["structure"] = doc.title
-            meta["structure_source"] = doc.structure.source or "(in memory)"
-        if target is not None and target[0] == "ml" and prediction is not None:
-            meta["model"] = prediction.model_name
-            meta["trained"] = str(bool(prediction.trained)).lower()
-            if not prediction.trained:
-                meta["warning"] = "UNTRAINED model - predictions are not meaningful"
-        elif target is not None:
-            meta["predicted"] = "FEFF10 " + ", ".join(self.state.simulations.results())
-        path = Path(path)
-        self.state.backend.comparison_to_csv(result, str(path), meta)
-        return path
+        return export_comparison_csv(self.state, path, measured_id)
 
     def export_spectra_png(self, path: str | os.PathLike) -> Path:
         from xanes_gui.export import export_png

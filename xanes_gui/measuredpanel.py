@@ -1,6 +1,6 @@
 """Measured-spectra dock: the list of measured spectra, the normalization editor with
-its preview, the alignment controls and similarity metrics; and the non-modal
-choosers for Athena groups and for the columns of plain column files.
+its preview, the alignment controls and similarity metrics (the choosers of Athena
+groups and columns are in :mod:`xanes_gui.choosers`).
 
 The widgets hold no data of their own: they show what :class:`~xanes_gui.state.AppState`
 holds and send every change back to it.
@@ -14,12 +14,10 @@ from typing import Any, Sequence
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
-                               QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
+                               QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
-from model_core.spectra.measured import CHANNEL_MODES, ChannelChoice
 from model_core.spectra.normalize import NormParams
 from xanes_gui.state import AppState
 
@@ -467,130 +465,3 @@ class MeasuredPanel(QWidget):
     def metrics_text(self) -> str:
         """The metrics as plain text (tests)."""
         return self.metrics_label.text()
-
-
-class ColumnChooser(QDialog):
-    """Non-modal chooser of energy / numerator / denominator columns and the channel mode.
-
-    Signals:
-        chosen(str, list, object): path, column names and the ChannelChoice.
-    """
-
-    chosen = Signal(str, list, object)
-
-    def __init__(self, path: str, names: Sequence[str], message: str = "",
-                 initial: ChannelChoice | None = None, parent=None) -> None:
-        super().__init__(parent)
-        self.setModal(False)
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.setWindowTitle("Choose columns")
-        self.path = str(path)
-        self.names = [str(n) for n in names]
-        self.energy_combo = QComboBox(self)
-        self.numerator_combo = QComboBox(self)
-        self.denominator_combo = QComboBox(self)
-        self.mode_combo = QComboBox(self)
-        for combo in (self.energy_combo, self.numerator_combo):
-            combo.addItems(self.names)
-        self.denominator_combo.addItem("(none)", None)
-        for name in self.names:
-            self.denominator_combo.addItem(name, name)
-        labels = {"mu": "μ (column is absorption)", "transmission": "transmission −ln(num/den)",
-                  "fluorescence": "fluorescence num/den"}
-        for mode in CHANNEL_MODES:
-            self.mode_combo.addItem(labels.get(mode, mode), mode)
-        info = QLabel(f"<b>{self.path}</b><br>{message}" if message else f"<b>{self.path}</b>", self)
-        info.setWordWrap(True)
-        form = QFormLayout()
-        form.addRow("Energy:", self.energy_combo)
-        form.addRow("Mode:", self.mode_combo)
-        form.addRow("Numerator (μ, It or If):", self.numerator_combo)
-        form.addRow("Denominator (I0):", self.denominator_combo)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
-                                        self)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(info)
-        layout.addLayout(form)
-        layout.addWidget(self.buttons)
-        self.mode_combo.currentIndexChanged.connect(self._on_mode)
-        self.set_choice(initial or self._guess())
-
-    def _guess(self) -> ChannelChoice:
-        # Energy first, then the last two other columns as I0 and the signal:
-        # the usual beamline order is energy, I0, It (or If).
-        energy = self.names[0]
-        others = self.names[1:]
-        if len(others) >= 2:
-            return ChannelChoice(energy, others[1], others[0], "transmission")
-        return ChannelChoice(energy, others[0] if others else energy, None, "mu")
-
-    def set_choice(self, choice: ChannelChoice) -> None:
-        """Show a choice (names not in the file are left as they are)."""
-        if choice.energy in self.names:
-            self.energy_combo.setCurrentText(choice.energy)
-        if choice.numerator in self.names:
-            self.numerator_combo.setCurrentText(choice.numerator)
-        self.denominator_combo.setCurrentIndex(max(0, self.denominator_combo.findData(choice.denominator)))
-        self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(choice.mode)))
-        self._on_mode()
-
-    def _on_mode(self, *_args) -> None:
-        self.denominator_combo.setEnabled(self.mode_combo.currentData() != "mu")
-
-    def choice(self) -> ChannelChoice:
-        mode = str(self.mode_combo.currentData())
-        denominator = self.denominator_combo.currentData() if mode != "mu" else None
-        return ChannelChoice(self.energy_combo.currentText(), self.numerator_combo.currentText(), denominator, mode)
-
-    def accept(self) -> None:  # noqa: D401 - Qt override
-        self.chosen.emit(self.path, list(self.names), self.choice())
-        super().accept()
-
-
-class GroupChooser(QDialog):
-    """Non-modal chooser of one or several groups of an Athena project.
-
-    Signals:
-        chosen(str, list): path and the checked group names.
-    """
-
-    chosen = Signal(str, list)
-
-    def __init__(self, path: str, groups: Sequence[str], parent=None) -> None:
-        super().__init__(parent)
-        self.setModal(False)
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.setWindowTitle("Choose Athena groups")
-        self.path = str(path)
-        self.list = QListWidget(self)
-        self.list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        for k, name in enumerate(groups):
-            item = QListWidgetItem(str(name))
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if k == 0 else Qt.CheckState.Unchecked)
-            self.list.addItem(item)
-        info = QLabel(f"<b>{self.path}</b><br>Check the groups to import:", self)
-        info.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
-                                        self)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(info)
-        layout.addWidget(self.list)
-        layout.addWidget(self.buttons)
-
-    def set_checked(self, names: Sequence[str]) -> None:
-        for row in range(self.list.count()):
-            item = self.list.item(row)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
-
-    def checked(self) -> list[str]:
-        return [self.list.item(r).text() for r in range(self.list.count())
-                if self.list.item(r).checkState() == Qt.CheckState.Checked]
-
-    def accept(self) -> None:  # noqa: D401 - Qt override
-        self.chosen.emit(self.path, self.checked())
-        super().accept()

@@ -84,7 +84,7 @@ def test_column_chooser_choice_is_used_and_remembered(qtbot, window, tmp_path):
     with qtbot.waitSignal(state.measured.measuredNeedsColumns, timeout=SLOW) as blocker:
         window.open_any([path])
     assert blocker.args[1] == ["energy", "mon", "det"]
-    chooser = window.column_chooser
+    chooser = window.choosers.column_chooser
     assert chooser is not None and not chooser.isModal() and chooser.isVisible()
     chooser.set_choice(ChannelChoice("energy", "det", "mon", "transmission"))
     with qtbot.waitSignal(state.measured.measuredNormalized, timeout=SLOW) as done:
@@ -123,7 +123,7 @@ def test_athena_group_chooser(qtbot, window, tmp_path):
     with qtbot.waitSignal(state.measured.measuredNeedsGroup, timeout=SLOW) as blocker:
         window.open_any([str(path)])
     assert blocker.args[1] == ["scan0", "scan1", "scan2"]
-    chooser = window.group_chooser
+    chooser = window.choosers.group_chooser
     assert chooser is not None and not chooser.isModal()
     chooser.set_checked(["scan1", "scan2"])
     with qtbot.waitSignals([state.measured.measuredNormalized] * 2, timeout=SLOW):
