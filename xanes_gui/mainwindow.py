@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 
 from xanes_gui.attention import AttentionPanel
 from xanes_gui.choosers import ImportChoosers
+from xanes_gui.filedrop import dropped_paths, open_any
 from xanes_gui.measuredpanel import MeasuredPanel
 from xanes_gui.menus import add_recent, build_menus, recent_files
 from xanes_gui.messages import MessageBanner, MessageLog
@@ -215,33 +216,18 @@ class MainWindow(QMainWindow):
         return recent_files(self.settings)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+        if dropped_paths(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        paths = dropped_paths(event.mimeData())
         if paths:
             event.acceptProposedAction()
             self.open_any(paths)
 
     def open_any(self, paths) -> tuple[list[str], list[str]]:
-        """Open structures and import measured spectra, deciding by the readers' format tables.
-
-        Returns:
-            (structure paths, measured paths).
-        """
-        structures, measured = [], []
-        for path in map(str, paths):
-            try:
-                kind = self.state.backend.classify_file(path)
-            except Exception:  # noqa: BLE001 - the structure reader will say what is wrong
-                kind = "structure"
-            (measured if kind == "measured" else structures).append(path)
-        if structures:
-            self.state.structures.open_files(structures)
-        if measured:
-            self.state.measured.import_files(measured)
-        return structures, measured
+        """Open structures and import measured spectra (see :func:`xanes_gui.filedrop.open_any`)."""
+        return open_any(self.state, paths)
 
     # ------------------------------------------------------- measured spectra
     def import_measured_dialog(self) -> None:
