@@ -34,6 +34,7 @@ class FeffDialog(QDialog):
         self.setModal(False)
         self.setWindowTitle("Simulate with FEFF10")
         self.state = state
+        self.simulations = state.simulations
         self._presets: dict = {}
         self.sites_label = QLabel(self)
         self.sites_label.setWordWrap(True)
@@ -112,7 +113,7 @@ class FeffDialog(QDialog):
     def refresh(self) -> None:
         """Update the site count and time estimate for the current selection."""
         doc = self.state.structures.current
-        sites, weights = self.state.simulations.sites()
+        sites, weights = self.simulations.sites()
         if doc is None:
             self.sites_label.setText("Open a structure first")
         elif len(sites) == 0:
@@ -122,7 +123,7 @@ class FeffDialog(QDialog):
             text = ", ".join(f"{symbols[i]}{int(i)}" + (f" ×{w:g}" if w != 1 else "") for i, w in zip(sites, weights))
             self.sites_label.setText(f"{len(sites)} symmetry-unique site(s) of {doc.title}: {text}")
         self._update_estimate()
-        self.run_button.setEnabled(len(sites) > 0 and bool(self._presets) and not self.state.simulations.running)
+        self.run_button.setEnabled(len(sites) > 0 and bool(self._presets) and not self.simulations.running)
 
     @property
     def preset_name(self) -> str:
@@ -136,7 +137,7 @@ class FeffDialog(QDialog):
             return
         self.description_label.setText(str(getattr(preset, "description", "")))
         per_site = float(getattr(preset, "expected_seconds_per_site", 0.0))
-        n = len(self.state.simulations.sites()[0])
+        n = len(self.simulations.sites()[0])
         workers = self.workers_spin.value()
         total = per_site * n / max(1, min(workers, n or 1))
         self.time_label.setText(f"~{format_duration(per_site)} per site × {n} site(s) ≈ {format_duration(total)}"
@@ -153,7 +154,7 @@ class FeffDialog(QDialog):
         if not folder:
             self.state.messages.errorMessage.emit("Choose an output folder for FEFF10")
             return None
-        return self.state.simulations.simulate(self.preset_name, folder, workers=self.workers_spin.value())
+        return self.simulations.simulate(self.preset_name, folder, workers=self.workers_spin.value())
 
     def _on_started(self) -> None:
         self.run_button.setEnabled(False)

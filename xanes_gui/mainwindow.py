@@ -137,7 +137,8 @@ class MainWindow(QMainWindow):
         state.structures.structureRemoved.connect(self._refresh_structure_list)
         state.structures.currentStructureChanged.connect(self._on_current)
         state.predictions.predictionReady.connect(self._on_prediction)
-        for signal in (state.measured.measuredAdded, state.measured.measuredRemoved, state.measured.measuredChanged, state.measured.alignChanged,
+        measured = state.measured
+        for signal in (measured.measuredAdded, measured.measuredRemoved, measured.measuredChanged, measured.alignChanged,
                        state.simulations.feffReady):
             signal.connect(lambda *_: self.refresh_plots())
         state.measured.measuredAdded.connect(lambda *_: self.measured_dock.raise_())
@@ -311,7 +312,8 @@ class MainWindow(QMainWindow):
         prediction = state.predictions.shown_prediction() if doc else None
         feff = state.simulations.results() if doc else {}
         measured = state.measured.visible()
-        reference_doc = state.measured.doc() if state.measured.doc() in measured else (measured[0] if measured else None)
+        current_measured = state.measured.doc()
+        reference_doc = current_measured if current_measured in measured else (measured[0] if measured else None)
         e0_fallback = reference_doc.norm.e0 if reference_doc is not None else None
         prediction_abs = prediction is None or has_absolute_energies(prediction) or e0_fallback is not None
         absolute_ok = prediction_abs and (has_absolute_energies(prediction) or bool(feff) or bool(measured))

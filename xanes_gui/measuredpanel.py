@@ -54,6 +54,7 @@ class MeasuredPanel(QWidget):
     def __init__(self, state: AppState, parent=None) -> None:
         super().__init__(parent)
         self.state = state
+        self.measured = state.measured
         self._updating = False
 
         # ---- list of spectra
@@ -228,18 +229,18 @@ class MeasuredPanel(QWidget):
         self._updating = True
         try:
             self.list.clear()
-            for doc in self.state.measured.docs:
+            for doc in self.measured.docs:
                 item = QListWidgetItem(swatch(doc.color), doc.label)
                 item.setData(Qt.ItemDataRole.UserRole, doc.id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(Qt.CheckState.Checked if doc.visible else Qt.CheckState.Unchecked)
                 item.setToolTip(f"{doc.path}\n{doc.data.channel}")
                 self.list.addItem(item)
-                if doc.id == self.state.measured.current_id:
+                if doc.id == self.measured.current_id:
                     self.list.setCurrentItem(item)
         finally:
             self._updating = False
-        has = bool(self.state.measured.docs)
+        has = bool(self.measured.docs)
         self.remove_button.setEnabled(has)
         self._show_editor()
 
@@ -252,12 +253,12 @@ class MeasuredPanel(QWidget):
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if not self._updating:
-            self.state.measured.set_visible(item.data(Qt.ItemDataRole.UserRole),
+            self.measured.set_visible(item.data(Qt.ItemDataRole.UserRole),
                                             item.checkState() == Qt.CheckState.Checked)
 
     def _on_current_item(self, item: QListWidgetItem | None, _previous=None) -> None:
         if not self._updating and item is not None:
-            self.state.measured.set_current(item.data(Qt.ItemDataRole.UserRole))
+            self.measured.set_current(item.data(Qt.ItemDataRole.UserRole))
 
     def _on_current_changed(self, measured_id: str) -> None:
         item = self.item_for(measured_id)
@@ -266,27 +267,27 @@ class MeasuredPanel(QWidget):
             self.list.setCurrentItem(item)
             self._updating = False
         self._show_editor()
-        self._show_metrics(self.state.measured.comparisons)
+        self._show_metrics(self.measured.comparisons)
 
     def _remove_current(self) -> None:
-        if self.state.measured.current_id:
-            self.state.measured.remove(self.state.measured.current_id)
+        if self.measured.current_id:
+            self.measured.remove(self.measured.current_id)
 
     def _on_measured_changed(self, measured_id: str) -> None:
         item = self.item_for(measured_id)
-        doc = self.state.measured.doc(measured_id)
+        doc = self.measured.doc(measured_id)
         if item is not None and doc is not None:
             self._updating = True
             item.setCheckState(Qt.CheckState.Checked if doc.visible else Qt.CheckState.Unchecked)
             item.setIcon(swatch(doc.color))
             self._updating = False
-        if measured_id == self.state.measured.current_id:
+        if measured_id == self.measured.current_id:
             self._show_editor()
 
     # ---------------------------------------------------------------- editor
     def _show_editor(self) -> None:
         """Fill the editor and preview from the current spectrum."""
-        doc = self.state.measured.doc()
+        doc = self.measured.doc()
         self._updating = True
         try:
             self.norm_box.setEnabled(doc is not None)
@@ -362,7 +363,7 @@ class MeasuredPanel(QWidget):
         """Send the editor's parameters to the state (renormalizes when they changed)."""
         if self._updating:
             return
-        doc = self.state.measured.doc()
+        doc = self.measured.doc()
         if doc is None:
             return
         try:
@@ -371,7 +372,7 @@ class MeasuredPanel(QWidget):
             self.state.messages.errorMessage.emit(f"{doc.label}: {exc}")
             return
         if params != doc.params:
-            self.state.measured.set_norm_params(doc.id, params)
+            self.measured.set_norm_params(doc.id, params)
 
     def set_param_text(self, name: str, text: str) -> None:
         """Type a value into a field and apply it (as pressing Enter does)."""
@@ -379,14 +380,14 @@ class MeasuredPanel(QWidget):
         self.apply_params()
 
     def _reset_params(self) -> None:
-        doc = self.state.measured.doc()
+        doc = self.measured.doc()
         if doc is not None:
-            self.state.measured.set_norm_params(doc.id, NormParams())
+            self.measured.set_norm_params(doc.id, NormParams())
 
     def _on_show_combo(self, index: int) -> None:
-        doc = self.state.measured.doc()
+        doc = self.measured.doc()
         if not self._updating and doc is not None and index >= 0:
-            self.state.measured.set_use_flat(doc.id, bool(self.show_combo.itemData(index)))
+            self.measured.set_use_flat(doc.id, bool(self.show_combo.itemData(index)))
 
     # ------------------------------------------------------------- alignment
     def _show_align(self, align) -> None:
@@ -411,7 +412,7 @@ class MeasuredPanel(QWidget):
             return  # showing the state's settings, not a user change
         if checked and self.window_hi.value() <= self.window_lo.value():
             # Start from the current measured spectrum's edge region.
-            doc = self.state.measured.doc()
+            doc = self.measured.doc()
             e0 = doc.norm.e0 if doc is not None and doc.norm is not None else None
             if e0 is not None:
                 self.window_lo.setValue(e0 - 20.0)
@@ -424,22 +425,22 @@ class MeasuredPanel(QWidget):
         window = None
         if self.window_check.isChecked() and self.window_hi.value() > self.window_lo.value():
             window = (float(self.window_lo.value()), float(self.window_hi.value()))
-        self.state.measured.set_align(shift_ev=float(self.shift_spin.value()),
+        self.measured.set_align(shift_ev=float(self.shift_spin.value()),
                              broaden_fwhm_ev=float(self.broaden_spin.value()),
                              broaden_kind=str(self.kind_combo.currentData()), window=window)
 
     def _show_metrics(self, comparisons: dict) -> None:
         """Metrics of the selected measured spectrum (others in the tooltip)."""
-        current = self.state.measured.current_id
+        current = self.measured.current_id
         if not comparisons:
-            target = self.state.measured.comparison_target()
+            target = self.measured.comparison_target()
             self.metrics_label.setText("Predict a spectrum to compare" if target is None else "—")
             self.metrics_label.setToolTip("")
             self.export_button.setEnabled(False)
             return
         lines, tips = [], []
         for measured_id, result in comparisons.items():
-            doc = self.state.measured.doc(measured_id)
+            doc = self.measured.doc(measured_id)
             name = doc.label if doc else measured_id
             if isinstance(result, str):
                 text = f"{name}: {result}"

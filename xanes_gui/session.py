@@ -125,7 +125,8 @@ class SessionRestorer(QObject):
         if device and (not state.predictions.devices or device in {d for d, _ in state.predictions.devices}):
             state.predictions.set_device(device)
         elif device:
-            state.messages.errorMessage.emit(f"Session device {device} is not available; using {state.predictions.device_name}")
+            state.messages.errorMessage.emit(
+                f"Session device {device} is not available; using {state.predictions.device_name}")
         state.predictions.set_model_override(str(data.get("model") or ""))
         state.measured.set_align(**vars(AlignSettings.from_dict(data.get("alignment"))))
         entries = list(data.get("structures") or [])

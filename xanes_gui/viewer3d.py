@@ -460,7 +460,8 @@ class StructureView(QWidget):
         state.structures.currentStructureChanged.connect(self._on_current)
         state.structures.selectionChanged.connect(self._on_selection)
         state.view.viewSettingsChanged.connect(self._on_view_settings)
-        state.predictions.predictionReady.connect(lambda doc_id, _p: doc_id == state.structures.current_id and self._update_colors())
+        state.predictions.predictionReady.connect(
+            lambda doc_id, _p: doc_id == state.structures.current_id and self._update_colors())
         self._on_view_settings(state.view.settings, rebuild=False)
         self._on_current(state.structures.current_id)
 

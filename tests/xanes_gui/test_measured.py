@@ -186,7 +186,8 @@ def test_overlay_auto_align_metrics_and_csv(qtbot, window, tmp_path, predictor):
     curves = {c.label: c for c in window.plots.curves}
     site_curve = next(c for c in curves.values() if c.kind == "prediction")
     assert site_curve.reference == "absolute"
-    np.testing.assert_allclose(site_curve.energy, prediction.energy_ev + prediction.e0_ev[0] + state.measured.align.shift_ev)
+    np.testing.assert_allclose(site_curve.energy,
+                               prediction.energy_ev + prediction.e0_ev[0] + state.measured.align.shift_ev)
     # Derivative panels show both.
     labels_in_d1 = {item.name() for item in window.plots.panels[1].listDataItems() if item.isVisible()}
     assert doc.label in labels_in_d1 and site_curve.label in labels_in_d1

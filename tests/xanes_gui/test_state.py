@@ -24,7 +24,9 @@ def test_engine_ready_lists_models_and_devices(state):
 
 def test_open_file_adds_structure_and_selects_modelled_element(qtbot, state, tmp_path):
     path = cu4o_cluster(tmp_path / "cu4o.xyz")
-    with qtbot.waitSignals([state.structures.structureAdded, state.structures.currentStructureChanged, state.structures.fileOpened], timeout=10000):
+    structures = state.structures
+    with qtbot.waitSignals([structures.structureAdded, structures.currentStructureChanged, structures.fileOpened],
+                           timeout=10000):
         state.structures.open_files([path])
     doc = state.structures.current
     assert doc.structure.formula == "OCu4"
@@ -130,7 +132,8 @@ def test_cancel_prediction(qtbot, tmp_path):
         task = state.predictions.predict()
     assert task is not None and state.predictions.predicting
     assert predictor.started.wait(5)
-    with qtbot.waitSignals([state.predictions.predictionCancelled, state.predictions.predictionFinished], timeout=10000):
+    with qtbot.waitSignals([state.predictions.predictionCancelled, state.predictions.predictionFinished],
+                           timeout=10000):
         state.predictions.cancel_prediction()
         gate.set()
     assert not ready and not state.predictions.predicting

@@ -320,7 +320,8 @@ class Predictions(QObject):
         task.signals.progress.connect(self.predictionProgress)
         # Outcomes arrive as queued signals, so none can be applied before predictionStarted.
         self._latest.start(
-            task, succeeded=lambda result, d=doc.id, m=model.name, dev=self._device: self._on_predicted(d, m, dev, result),
+            task,
+            succeeded=lambda result, d=doc.id, m=model.name, dev=self._device: self._on_predicted(d, m, dev, result),
             failed=lambda message: self._messages.error(f"Prediction failed: {message}"),
             cancelled=self._on_prediction_cancelled, ended=self.predictionFinished.emit)
         self.predictionStarted.emit()
