@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
         simulated = [c for c in curves if c.kind != "measured" and len(c.energy)]
         if measured and reference == "absolute" and (simulated or state.measured.align.window):
             lo, hi = state.measured.align.window or (min(float(c.energy[0]) for c in simulated),
-                                            max(float(c.energy[-1]) for c in simulated))
+                                                     max(float(c.energy[-1]) for c in simulated))
             self.plots.focus_x(lo, hi)
 
     def _on_view_settings(self, view) -> None:

@@ -254,7 +254,7 @@ class MeasuredPanel(QWidget):
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if not self._updating:
             self.measured.set_visible(item.data(Qt.ItemDataRole.UserRole),
-                                            item.checkState() == Qt.CheckState.Checked)
+                                      item.checkState() == Qt.CheckState.Checked)
 
     def _on_current_item(self, item: QListWidgetItem | None, _previous=None) -> None:
         if not self._updating and item is not None:
@@ -426,8 +426,8 @@ class MeasuredPanel(QWidget):
         if self.window_check.isChecked() and self.window_hi.value() > self.window_lo.value():
             window = (float(self.window_lo.value()), float(self.window_hi.value()))
         self.measured.set_align(shift_ev=float(self.shift_spin.value()),
-                             broaden_fwhm_ev=float(self.broaden_spin.value()),
-                             broaden_kind=str(self.kind_combo.currentData()), window=window)
+                                broaden_fwhm_ev=float(self.broaden_spin.value()),
+                                broaden_kind=str(self.kind_combo.currentData()), window=window)
 
     def _show_metrics(self, comparisons: dict) -> None:
         """Metrics of the selected measured spectrum (others in the tooltip)."""

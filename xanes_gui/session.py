@@ -166,7 +166,7 @@ class SessionRestorer(QObject):
                 continue
             self._measured_pending.append(entry)
             state.measured.import_files([path], group=entry.get("group") or None,
-                                  columns=choice_from_dict(entry.get("columns")))
+                                        columns=choice_from_dict(entry.get("columns")))
 
     def _on_measured_added(self, measured_id: str) -> None:
         doc = self._state.measured.doc(measured_id)
@@ -219,7 +219,7 @@ class SessionRestorer(QObject):
                 continue
             self._feff_pending += 1
             state.simulations.load(doc.id, preset, edge, str(entry.get("structure_dir", "")), runs,
-                            on_finished=self._on_feff_loaded)
+                                   on_finished=self._on_feff_loaded)
 
     def _on_feff_loaded(self) -> None:
         self._feff_pending -= 1

@@ -193,7 +193,7 @@ def test_overlay_auto_align_metrics_and_csv(qtbot, window, tmp_path, predictor):
     assert doc.label in labels_in_d1 and site_curve.label in labels_in_d1
     # Broadening and a window change the comparison.
     comparisons = wait_comparisons(qtbot, state, lambda: state.measured.set_align(broaden_fwhm_ev=1.0,
-                                                                         window=(8960.0, 9040.0)))
+                                                                                  window=(8960.0, 9040.0)))
     result = comparisons[doc.id]
     assert result.broaden_fwhm_ev == 1.0 and 8960.0 <= result.window[0] < result.window[1] <= 9040.0
 
