@@ -3,8 +3,8 @@
 Everything scientific (reading, normalizing, aligning, comparing, running FEFF)
 is done by :mod:`model_core.spectra` and :mod:`trainer.feff` through the
 :class:`~xanes_gui.backend.Backend`; this module only keeps the results in
-frozen dataclasses and describes the jobs the :class:`~xanes_gui.state.AppState`
-sends to workers.
+frozen dataclasses and describes the jobs the parts of :mod:`xanes_gui.state`
+send to workers.
 """
 
 from __future__ import annotations

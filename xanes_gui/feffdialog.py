@@ -2,7 +2,7 @@
 
 It shows the presets (with their descriptions and the expected time for the
 symmetry-reduced sites), the output folder, and the progress of the run, which
-the :class:`~xanes_gui.state.AppState` does in a worker; the FEFF processes
+the :class:`~xanes_gui.state.Simulations` part runs in a worker; the FEFF processes
 themselves run in subprocesses started by :mod:`trainer.feff.runner`.
 """
 

@@ -2,8 +2,8 @@
 its preview, the alignment controls and similarity metrics (the choosers of Athena
 groups and columns are in :mod:`xanes_gui.choosers`).
 
-The widgets hold no data of their own: they show what :class:`~xanes_gui.state.AppState`
-holds and send every change back to it.
+The widgets hold no data of their own: they show what the
+:class:`~xanes_gui.state.MeasuredSpectra` part holds and send every change back to it.
 """
 
 from __future__ import annotations

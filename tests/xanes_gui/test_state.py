@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from model_core.spectra.measured import MeasuredData
+from model_core.spectra.normalize import NormParams
 from tests.xanes_gui.fakes import FakePredictor, cu4o_cluster, fake_backend, write_xyz
 from xanes_gui.state import AppState
 
@@ -208,26 +212,29 @@ def test_write_xyz_helper(tmp_path):
     assert open(path).read().startswith("2\n")
 
 
+def quick_normalize(energy, mu, params=None):
+    """Stands in for the larch normalization (the state only passes its result on)."""
+    return SimpleNamespace(params=params, warnings=(), e0=8980.0, flat=mu, norm=mu, edge_step=1.0)
+
+
+def tiny_measured(tmp_path) -> MeasuredData:
+    energy = np.linspace(8900.0, 9100.0, 50)
+    return MeasuredData(source=str(tmp_path / "m.dat"), label="m", energy_ev=energy, mu=energy / 9000.0,
+                        channel="mu")
+
+
 def test_superseded_normalization_is_dropped(qtbot, tmp_path):
     """Parameters changed while a normalization runs: only the latest one is applied."""
-    from types import SimpleNamespace
-
-    from model_core.spectra.measured import MeasuredData
-    from model_core.spectra.normalize import NormParams
-
     gate = threading.Event()
 
     def normalize(energy, mu, params=None):
         if params is not None and params.e0 == 1.0:
             assert gate.wait(10)  # the first request is slow
-        return SimpleNamespace(params=params, warnings=(), e0=8980.0, flat=mu, norm=mu, edge_step=1.0)
+        return quick_normalize(energy, mu, params)
 
     state = AppState(fake_backend(normalize=normalize))
-    energy = np.linspace(8900.0, 9100.0, 50)
-    data = MeasuredData(source=str(tmp_path / "m.dat"), label="m", energy_ev=energy, mu=energy / 9000.0,
-                        channel="mu")
     with qtbot.waitSignal(state.measured.measuredNormalized, timeout=10000):
-        measured_id = state.measured.add(data)
+        measured_id = state.measured.add(tiny_measured(tmp_path))
     normalized = []
     state.measured.measuredNormalized.connect(normalized.append)
     state.measured.set_norm_params(measured_id, NormParams(e0=1.0))
@@ -248,11 +255,16 @@ def test_session_changed_is_coalesced_and_covers_every_part(qtbot, state, tmp_pa
     # Opening a file changes several things (added, current, selection): one signal.
     assert emitted == [1]
     doc_id = state.structures.current_id
+    state.backend = replace(state.backend, normalize=quick_normalize)
+    measured = []
     changes = [lambda: state.structures.set_selection(doc_id, [1]),
                lambda: state.predictions.set_model_override("fake-cu-k"),
                lambda: state.predictions.set_device("cuda:0"),
                lambda: state.view.set_view(show_bonds=False),
                lambda: state.measured.set_align(shift_ev=1.5),
+               lambda: measured.append(state.measured.add(tiny_measured(tmp_path))),
+               lambda: state.measured.set_visible(measured[0], False),
+               lambda: state.measured.remove(measured[0]),
                lambda: state.structures.close_structure(doc_id)]
     for change in changes:
         with qtbot.waitSignal(state.sessionChanged, timeout=1000):
