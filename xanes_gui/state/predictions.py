@@ -127,8 +127,9 @@ class Predictions(QObject):
         self.modelsChanged.emit()
         self.devicesChanged.emit()
         self.deviceChanged.emit(self._device)
-        self.engineReady.emit()
+        # Before engineReady: its listeners start further work that reports its own status.
         self._messages.status(f"Ready: {self.device_name}")
+        self.engineReady.emit()
 
     def _on_engine_failed(self, message: str) -> None:
         self._devices = [("cpu", "CPU")]
