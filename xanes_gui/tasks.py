@@ -8,6 +8,10 @@ thread, so connected slots (which update widgets) always run there.
 Cancelling sets a flag; the function receives a ``progress(done, total)``
 callable that raises :class:`Cancelled` once the flag is set, which is how
 :data:`model_core.inference.ProgressCallback` cancels a prediction.
+
+Work that a newer request makes obsolete (a normalization whose parameters
+changed again, a comparison, an alignment, the one running prediction) goes
+through :class:`LatestWins`, so that only the latest request's outcome is applied.
 """
 
 from __future__ import annotations
