@@ -12,8 +12,9 @@ import numpy as np
 from model_core.types import SiteSymmetry, Structure
 
 
-def _trivial(n_atoms: int) -> SiteSymmetry:
-    """Every atom its own group (molecules, or when symmetry analysis fails)."""
+def trivial_symmetry(n_atoms: int) -> SiteSymmetry:
+    """"No symmetry known": every atom its own group of multiplicity one, Wyckoff "" (molecules,
+    or when symmetry analysis fails)."""
     return SiteSymmetry(group=np.arange(n_atoms), wyckoff=("",) * n_atoms,
                         multiplicity=np.ones(n_atoms, dtype=np.int64))
 
@@ -38,7 +39,7 @@ def analyze_symmetry(structure: Structure, symprec: float = 0.01,
     """
     n_atoms = structure.n_atoms
     if not structure.is_periodic:
-        return _trivial(n_atoms)
+        return trivial_symmetry(n_atoms)
     try:
         from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
@@ -54,9 +55,9 @@ def analyze_symmetry(structure: Structure, symprec: float = 0.01,
         symbol = analyzer.get_space_group_symbol()
         number = analyzer.get_space_group_number()
     except Exception:  # noqa: BLE001 - spglib gives up on odd cells; symmetry is optional
-        return _trivial(n_atoms)
+        return trivial_symmetry(n_atoms)
     if dataset is None:
-        return _trivial(n_atoms)
+        return trivial_symmetry(n_atoms)
 
     # spglib's conventional cell contains whole orbits, as does the input cell, so
     # orbit sizes scale by the ratio of atom counts.
@@ -64,7 +65,7 @@ def analyze_symmetry(structure: Structure, symprec: float = 0.01,
     equivalent = np.asarray(dataset.equivalent_atoms, dtype=np.int64)
     letters = list(dataset.wyckoffs)
     if equivalent.shape != (n_atoms,) or len(letters) != n_atoms:
-        return _trivial(n_atoms)  # inconsistent dataset: stay safe
+        return trivial_symmetry(n_atoms)  # inconsistent dataset: stay safe
     # spglib names each orbit by one member atom; renumber orbits 0, 1, ... in
     # order of their first atom so that ids follow the input order.
     _, first_seen, group = np.unique(equivalent, return_index=True, return_inverse=True)

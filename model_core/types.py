@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -330,6 +330,51 @@ class Prediction:
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _frozen_array(getattr(self, name), np.float64))
         object.__setattr__(self, "attention", tuple(self.attention))
+
+    @classmethod
+    def combine(cls, parts: Sequence["Prediction"], weights: np.ndarray) -> "Prediction":
+        """Join single-site predictions into one multi-site Prediction.
+
+        Args:
+            parts: single-site predictions of one model on one structure (as :meth:`split` makes).
+            weights: (M,) weight of each part in the average.
+
+        Returns:
+            The prediction of all the parts' sites: ``average`` is the weighted mean of
+            their spectra, as :meth:`Predictor.predict` computes it. ``e0_ev``,
+            ``attention`` and ``mu_spread`` are kept only when every part has them.
+        """
+        first = parts[0]
+        mu = np.stack([p.mu[0] for p in parts])
+        weights = np.asarray(weights, dtype=np.float64)
+        e0 = None
+        if all(p.e0_ev is not None and len(p.e0_ev) for p in parts):
+            e0 = np.array([float(p.e0_ev[0]) for p in parts])
+        attention = tuple(p.attention[0] for p in parts) if all(p.attention for p in parts) else ()
+        spread = None
+        if all(p.mu_spread is not None for p in parts):
+            spread = np.stack([p.mu_spread[0] for p in parts])
+        return cls(
+            energy_ev=first.energy_ev, site_indices=np.array([int(p.site_indices[0]) for p in parts]),
+            weights=weights, mu=mu, average=np.average(mu, axis=0, weights=weights), e0_ev=e0,
+            attention=attention, model_name=first.model_name, trained=first.trained,
+            element=first.element, edge=first.edge, mu_spread=spread,
+        )
+
+    def split(self) -> list["Prediction"]:
+        """One single-site Prediction (weight one) per site, in site order; inverse of :meth:`combine`."""
+        out = []
+        for k in range(len(self.site_indices)):
+            out.append(Prediction(
+                energy_ev=self.energy_ev, site_indices=self.site_indices[k:k + 1],
+                weights=np.ones(1), mu=self.mu[k:k + 1], average=self.mu[k],
+                e0_ev=None if self.e0_ev is None else self.e0_ev[k:k + 1],
+                attention=(self.attention[k],) if len(self.attention) > k else (),
+                model_name=self.model_name, trained=self.trained,
+                element=self.element, edge=self.edge,
+                mu_spread=None if self.mu_spread is None else self.mu_spread[k:k + 1],
+            ))
+        return out
 
     @property
     def average_spread(self) -> np.ndarray | None:

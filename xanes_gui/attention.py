@@ -95,16 +95,16 @@ class AttentionPanel(QWidget):
         self.neighbours: list[Neighbour] = []
         self.site_combo.currentIndexChanged.connect(self._on_site_combo)
         self.color_check.toggled.connect(
-            lambda on: state.set_view(color_mode="attention" if on else "element"))
-        state.predictionReady.connect(self._on_prediction)
-        state.currentStructureChanged.connect(self._on_current)
-        state.viewSettingsChanged.connect(self._on_view)
+            lambda on: state.view.set_view(color_mode="attention" if on else "element"))
+        state.predictions.predictionReady.connect(self._on_prediction)
+        state.structures.currentStructureChanged.connect(self._on_current)
+        state.view.viewSettingsChanged.connect(self._on_view)
 
     def _on_current(self, doc_id: str) -> None:
-        self._show(self.state.shown_prediction(doc_id) if doc_id else None)
+        self._show(self.state.predictions.shown_prediction(doc_id) if doc_id else None)
 
     def _on_prediction(self, doc_id: str, prediction: Prediction) -> None:
-        if doc_id == self.state.current_id:
+        if doc_id == self.state.structures.current_id:
             self._show(prediction)
 
     def _on_view(self, view) -> None:
@@ -121,11 +121,11 @@ class AttentionPanel(QWidget):
         try:
             self.site_combo.clear()
             if prediction is not None and prediction.attention:
-                doc = self.state.current
+                doc = self.state.structures.current
                 for site in prediction.site_indices:
                     symbol = doc.structure.symbols[int(site)] if doc else ""
                     self.site_combo.addItem(f"{symbol} {int(site)}", int(site))
-                wanted = self.state.view.attention_site
+                wanted = self.state.view.settings.attention_site
                 index = self.site_combo.findData(wanted) if wanted is not None else 0
                 self.site_combo.setCurrentIndex(max(index, 0))
         finally:
@@ -134,11 +134,11 @@ class AttentionPanel(QWidget):
 
     def _on_site_combo(self, index: int) -> None:
         if not self._updating and index >= 0:
-            self.state.set_view(attention_site=int(self.site_combo.itemData(index)))
+            self.state.view.set_view(attention_site=int(self.site_combo.itemData(index)))
             self._refresh()
 
     def _refresh(self) -> None:
-        prediction, doc = self._prediction, self.state.current
+        prediction, doc = self._prediction, self.state.structures.current
         index = self.site_combo.currentIndex()
         if prediction is None or doc is None or not prediction.attention or index < 0:
             self.neighbours = []

@@ -3,15 +3,15 @@
 Everything scientific (reading, normalizing, aligning, comparing, running FEFF)
 is done by :mod:`model_core.spectra` and :mod:`model_core.feff` through the
 :class:`~xanes_gui.backend.Backend`; this module only keeps the results in
-frozen dataclasses and describes the jobs the :class:`~xanes_gui.state.AppState`
-sends to workers.
+frozen dataclasses and describes the jobs the parts of :mod:`xanes_gui.state`
+send to workers.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -27,8 +27,8 @@ MEASURED_COLORS: tuple[tuple[int, int, int], ...] = (
 FEFF_COLORS: tuple[tuple[int, int, int], ...] = (
     (0, 150, 150), (180, 60, 160), (90, 140, 0), (200, 120, 40), (60, 90, 200))
 
-#: Normalization parameters the editor offers, in its order.
-NORM_FIELDS = ("e0", "pre1", "pre2", "norm1", "norm2", "nnorm", "nvict", "flatten")
+#: Normalization parameters (the NormParams fields, in their order): saved in sessions, written to CSV.
+NORM_FIELDS = tuple(f.name for f in fields(NormParams))
 
 
 def column_signature(names: Sequence[str]) -> str:

@@ -1,4 +1,4 @@
-"""Exporting what is shown: plots as PNG or SVG, spectra as CSV.
+"""Exporting what is shown: plots as PNG or SVG, spectra and comparisons as CSV.
 
 pyqtgraph's own SVG and CSV exporters do not work with Qt 6, so SVG is
 rendered through QtSvg (the scene painted into a :class:`QSvgGenerator`) and
@@ -12,7 +12,7 @@ import io
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize
@@ -21,7 +21,11 @@ from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsView
 
 from model_core.types import Prediction
+from xanes_gui.comparison import NORM_FIELDS
 from xanes_gui.plots import Curve
+
+if TYPE_CHECKING:
+    from xanes_gui.state import AppState
 
 
 def export_png(view: QGraphicsView, path: str | Path, scale: float = 2.0) -> Path:
@@ -142,4 +146,78 @@ def write_csv(path: str | Path, curves: Sequence[Curve], metadata: Mapping[str, 
     for row in table:
         writer.writerow(["" if np.isnan(v) else f"{v:.8g}" for v in row])
     path.write_text(buffer.getvalue(), encoding="utf-8")
+    return path
+
+
+def export_spectra_csv(state: AppState, curves: Sequence[Curve], path: str | Path) -> Path:
+    """Write the shown ``curves`` (prediction, FEFF10, measured) with their derivatives as CSV.
+
+    The header records the structure, model and device (or the energy reference
+    without a prediction), the FEFF10 runs, the measured files and the alignment shift.
+
+    Raises:
+        ValueError: no curves.
+        OSError: the file could not be written.
+    """
+    prediction, doc = state.predictions.shown_prediction(), state.structures.current
+    if not curves:
+        raise ValueError("no spectra to export; predict first")
+    reference = curves[0].reference
+    if prediction is not None and doc is not None:
+        meta = csv_metadata(prediction, reference=reference, source=doc.structure.source,
+                            structure_name=doc.title, device=state.predictions.device)
+    else:
+        meta = {"program": "xanes-gui",
+                "exported": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "energy_reference": "E (absolute, eV)" if reference == "absolute" else "E - E0 (eV)"}
+        if doc is not None:
+            meta["structure"] = doc.title
+            meta["structure_source"] = doc.structure.source or "(in memory)"
+    for result in state.simulations.results().values():
+        meta[f"feff_{result.preset}"] = f"FEFF10 preset {result.preset}, {result.edge} edge, {result.structure_dir}"
+    for doc_m in state.measured.visible():
+        meta[f"measured_{doc_m.label}"] = f"{doc_m.path} ({doc_m.data.channel}, " \
+                                          f"{'flattened' if doc_m.use_flat else 'normalized'})"
+    if any(c.kind == "measured" for c in curves):
+        meta["alignment_shift_ev"] = f"{state.measured.align.shift_ev:.3f}"
+    return write_csv(path, curves, meta)
+
+
+def export_comparison_csv(state: AppState, path: str | Path, measured_id: str | None = None) -> Path:
+    """Write the aligned comparison of a measured spectrum (the current one by default) with the
+    prediction or FEFF10 spectrum it was compared with (backend.comparison_to_csv).
+
+    Raises:
+        ValueError: nothing compared for that spectrum (no prediction, no overlap, ...).
+        OSError: the file could not be written.
+    """
+    doc_m = state.measured.doc(measured_id)
+    if doc_m is None:
+        raise ValueError("no measured spectrum to compare; import one first")
+    result = state.measured.comparisons.get(doc_m.id)
+    if result is None:
+        raise ValueError(f"{doc_m.label} has not been compared; predict a spectrum first")
+    if isinstance(result, str):
+        raise ValueError(f"{doc_m.label}: {result}")
+    meta = {"program": "xanes-gui", "measured_file": doc_m.path, "measured_label": doc_m.label,
+            "measured_channel": doc_m.data.channel}
+    if doc_m.data.group:
+        meta["athena_group"] = doc_m.data.group
+    if doc_m.norm is not None:
+        used = doc_m.norm.params
+        meta["normalization"] = ", ".join(f"{k}={getattr(used, k)}" for k in NORM_FIELDS)
+    target = state.measured.comparison_target()
+    prediction, doc = state.predictions.shown_prediction(), state.structures.current
+    if doc is not None:
+        meta["structure"] = doc.title
+        meta["structure_source"] = doc.structure.source or "(in memory)"
+    if target is not None and target[0] == "ml" and prediction is not None:
+        meta["model"] = prediction.model_name
+        meta["trained"] = str(bool(prediction.trained)).lower()
+        if not prediction.trained:
+            meta["warning"] = "UNTRAINED model - predictions are not meaningful"
+    elif target is not None:
+        meta["predicted"] = "FEFF10 " + ", ".join(state.simulations.results())
+    path = Path(path)
+    state.backend.comparison_to_csv(result, str(path), meta)
     return path

@@ -2,7 +2,7 @@
 
 It shows the presets (with their descriptions and the expected time for the
 symmetry-reduced sites), the output folder, and the progress of the run, which
-the :class:`~xanes_gui.state.AppState` does in a worker; the FEFF processes
+the :class:`~xanes_gui.state.Simulations` part runs in a worker; the FEFF processes
 themselves run in subprocesses started by :mod:`model_core.feff`.
 """
 
@@ -34,6 +34,7 @@ class FeffDialog(QDialog):
         self.setModal(False)
         self.setWindowTitle("Simulate with FEFF10")
         self.state = state
+        self.simulations = state.simulations
         self._presets: dict = {}
         self.sites_label = QLabel(self)
         self.sites_label.setWordWrap(True)
@@ -83,25 +84,25 @@ class FeffDialog(QDialog):
         self.workers_spin.valueChanged.connect(lambda *_: self._update_estimate())
         self.browse_button.clicked.connect(self._browse)
         self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(state.cancel_feff)
+        self.cancel_button.clicked.connect(state.simulations.cancel)
         self.close_button.clicked.connect(self.close)
-        state.selectionChanged.connect(lambda *_: self.refresh())
-        state.currentStructureChanged.connect(lambda *_: self.refresh())
-        state.feffStarted.connect(self._on_started)
-        state.feffProgress.connect(self._on_progress)
-        state.feffFinished.connect(self._on_finished)
-        state.feffChecked.connect(self._on_checked)
+        state.structures.selectionChanged.connect(lambda *_: self.refresh())
+        state.structures.currentStructureChanged.connect(lambda *_: self.refresh())
+        state.simulations.feffStarted.connect(self._on_started)
+        state.simulations.feffProgress.connect(self._on_progress)
+        state.simulations.feffFinished.connect(self._on_finished)
+        state.simulations.feffChecked.connect(self._on_checked)
         self._fill_presets()
         # Finding out whether feff10 imports takes a moment: done in a worker.
         self.status_label.setText("Checking FEFF10…")
-        state.check_feff()
+        state.simulations.check()
 
     def _fill_presets(self) -> None:
         try:
             self._presets = dict(self.state.backend.feff_presets())
         except Exception as exc:  # noqa: BLE001 - trainer missing or broken: say so, keep the app running
             self._presets = {}
-            self.state.errorMessage.emit(f"FEFF10 presets unavailable: {exc}")
+            self.state.messages.errorMessage.emit(f"FEFF10 presets unavailable: {exc}")
         self.preset_combo.clear()
         for name in self._presets:
             self.preset_combo.addItem(name, name)
@@ -111,8 +112,8 @@ class FeffDialog(QDialog):
 
     def refresh(self) -> None:
         """Update the site count and time estimate for the current selection."""
-        doc = self.state.current
-        sites, weights = self.state.feff_sites()
+        doc = self.state.structures.current
+        sites, weights = self.simulations.sites()
         if doc is None:
             self.sites_label.setText("Open a structure first")
         elif len(sites) == 0:
@@ -122,7 +123,7 @@ class FeffDialog(QDialog):
             text = ", ".join(f"{symbols[i]}{int(i)}" + (f" ×{w:g}" if w != 1 else "") for i, w in zip(sites, weights))
             self.sites_label.setText(f"{len(sites)} symmetry-unique site(s) of {doc.title}: {text}")
         self._update_estimate()
-        self.run_button.setEnabled(len(sites) > 0 and bool(self._presets) and not self.state.simulating)
+        self.run_button.setEnabled(len(sites) > 0 and bool(self._presets) and not self.simulations.running)
 
     @property
     def preset_name(self) -> str:
@@ -136,7 +137,7 @@ class FeffDialog(QDialog):
             return
         self.description_label.setText(str(getattr(preset, "description", "")))
         per_site = float(getattr(preset, "expected_seconds_per_site", 0.0))
-        n = len(self.state.feff_sites()[0])
+        n = len(self.simulations.sites()[0])
         workers = self.workers_spin.value()
         total = per_site * n / max(1, min(workers, n or 1))
         self.time_label.setText(f"~{format_duration(per_site)} per site × {n} site(s) ≈ {format_duration(total)}"
@@ -151,9 +152,9 @@ class FeffDialog(QDialog):
         """Start the simulation with the chosen preset and folder (returns the task or None)."""
         folder = self.folder_edit.text().strip()
         if not folder:
-            self.state.errorMessage.emit("Choose an output folder for FEFF10")
+            self.state.messages.errorMessage.emit("Choose an output folder for FEFF10")
             return None
-        return self.state.simulate_feff(self.preset_name, folder, workers=self.workers_spin.value())
+        return self.simulations.simulate(self.preset_name, folder, workers=self.workers_spin.value())
 
     def _on_started(self) -> None:
         self.run_button.setEnabled(False)

@@ -1,9 +1,9 @@
 """Measured-spectra dock: the list of measured spectra, the normalization editor with
-its preview, the alignment controls and similarity metrics; and the non-modal
-choosers for Athena groups and for the columns of plain column files.
+its preview, the alignment controls and similarity metrics (the choosers of Athena
+groups and columns are in :mod:`xanes_gui.choosers`).
 
-The widgets hold no data of their own: they show what :class:`~xanes_gui.state.AppState`
-holds and send every change back to it.
+The widgets hold no data of their own: they show what the
+:class:`~xanes_gui.state.MeasuredSpectra` part holds and send every change back to it.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from typing import Any, Sequence
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
-                               QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
+                               QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
-from model_core.spectra.measured import CHANNEL_MODES, ChannelChoice
 from model_core.spectra.normalize import NormParams
 from xanes_gui.state import AppState
 
@@ -56,6 +54,7 @@ class MeasuredPanel(QWidget):
     def __init__(self, state: AppState, parent=None) -> None:
         super().__init__(parent)
         self.state = state
+        self.measured = state.measured
         self._updating = False
 
         # ---- list of spectra
@@ -214,15 +213,15 @@ class MeasuredPanel(QWidget):
         self.window_check.toggled.connect(self._on_window_toggled)
         self.window_lo.editingFinished.connect(self._on_align_controls)
         self.window_hi.editingFinished.connect(self._on_align_controls)
-        self.auto_button.clicked.connect(lambda: state.auto_align())
-        state.measuredAdded.connect(self._refresh_list)
-        state.measuredRemoved.connect(self._refresh_list)
-        state.measuredChanged.connect(self._on_measured_changed)
-        state.currentMeasuredChanged.connect(self._on_current_changed)
-        state.alignChanged.connect(self._show_align)
-        state.comparisonsReady.connect(self._show_metrics)
+        self.auto_button.clicked.connect(lambda: state.measured.auto_align())
+        state.measured.measuredAdded.connect(self._refresh_list)
+        state.measured.measuredRemoved.connect(self._refresh_list)
+        state.measured.measuredChanged.connect(self._on_measured_changed)
+        state.measured.currentMeasuredChanged.connect(self._on_current_changed)
+        state.measured.alignChanged.connect(self._show_align)
+        state.measured.comparisonsReady.connect(self._show_metrics)
         self._refresh_list()
-        self._show_align(state.align)
+        self._show_align(state.measured.align)
         self._show_editor()
 
     # ------------------------------------------------------------------ list
@@ -230,18 +229,18 @@ class MeasuredPanel(QWidget):
         self._updating = True
         try:
             self.list.clear()
-            for doc in self.state.measured_docs:
+            for doc in self.measured.docs:
                 item = QListWidgetItem(swatch(doc.color), doc.label)
                 item.setData(Qt.ItemDataRole.UserRole, doc.id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(Qt.CheckState.Checked if doc.visible else Qt.CheckState.Unchecked)
                 item.setToolTip(f"{doc.path}\n{doc.data.channel}")
                 self.list.addItem(item)
-                if doc.id == self.state.current_measured_id:
+                if doc.id == self.measured.current_id:
                     self.list.setCurrentItem(item)
         finally:
             self._updating = False
-        has = bool(self.state.measured_docs)
+        has = bool(self.measured.docs)
         self.remove_button.setEnabled(has)
         self._show_editor()
 
@@ -254,12 +253,12 @@ class MeasuredPanel(QWidget):
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if not self._updating:
-            self.state.set_measured_visible(item.data(Qt.ItemDataRole.UserRole),
-                                            item.checkState() == Qt.CheckState.Checked)
+            self.measured.set_visible(item.data(Qt.ItemDataRole.UserRole),
+                                      item.checkState() == Qt.CheckState.Checked)
 
     def _on_current_item(self, item: QListWidgetItem | None, _previous=None) -> None:
         if not self._updating and item is not None:
-            self.state.set_current_measured(item.data(Qt.ItemDataRole.UserRole))
+            self.measured.set_current(item.data(Qt.ItemDataRole.UserRole))
 
     def _on_current_changed(self, measured_id: str) -> None:
         item = self.item_for(measured_id)
@@ -268,27 +267,27 @@ class MeasuredPanel(QWidget):
             self.list.setCurrentItem(item)
             self._updating = False
         self._show_editor()
-        self._show_metrics(self.state.comparisons)
+        self._show_metrics(self.measured.comparisons)
 
     def _remove_current(self) -> None:
-        if self.state.current_measured_id:
-            self.state.remove_measured(self.state.current_measured_id)
+        if self.measured.current_id:
+            self.measured.remove(self.measured.current_id)
 
     def _on_measured_changed(self, measured_id: str) -> None:
         item = self.item_for(measured_id)
-        doc = self.state.measured(measured_id)
+        doc = self.measured.doc(measured_id)
         if item is not None and doc is not None:
             self._updating = True
             item.setCheckState(Qt.CheckState.Checked if doc.visible else Qt.CheckState.Unchecked)
             item.setIcon(swatch(doc.color))
             self._updating = False
-        if measured_id == self.state.current_measured_id:
+        if measured_id == self.measured.current_id:
             self._show_editor()
 
     # ---------------------------------------------------------------- editor
     def _show_editor(self) -> None:
         """Fill the editor and preview from the current spectrum."""
-        doc = self.state.measured()
+        doc = self.measured.doc()
         self._updating = True
         try:
             self.norm_box.setEnabled(doc is not None)
@@ -364,16 +363,16 @@ class MeasuredPanel(QWidget):
         """Send the editor's parameters to the state (renormalizes when they changed)."""
         if self._updating:
             return
-        doc = self.state.measured()
+        doc = self.measured.doc()
         if doc is None:
             return
         try:
             params = self.params_from_editor()
         except ValueError as exc:
-            self.state.errorMessage.emit(f"{doc.label}: {exc}")
+            self.state.messages.errorMessage.emit(f"{doc.label}: {exc}")
             return
         if params != doc.params:
-            self.state.set_norm_params(doc.id, params)
+            self.measured.set_norm_params(doc.id, params)
 
     def set_param_text(self, name: str, text: str) -> None:
         """Type a value into a field and apply it (as pressing Enter does)."""
@@ -381,14 +380,14 @@ class MeasuredPanel(QWidget):
         self.apply_params()
 
     def _reset_params(self) -> None:
-        doc = self.state.measured()
+        doc = self.measured.doc()
         if doc is not None:
-            self.state.set_norm_params(doc.id, NormParams())
+            self.measured.set_norm_params(doc.id, NormParams())
 
     def _on_show_combo(self, index: int) -> None:
-        doc = self.state.measured()
+        doc = self.measured.doc()
         if not self._updating and doc is not None and index >= 0:
-            self.state.set_measured_use_flat(doc.id, bool(self.show_combo.itemData(index)))
+            self.measured.set_use_flat(doc.id, bool(self.show_combo.itemData(index)))
 
     # ------------------------------------------------------------- alignment
     def _show_align(self, align) -> None:
@@ -413,7 +412,7 @@ class MeasuredPanel(QWidget):
             return  # showing the state's settings, not a user change
         if checked and self.window_hi.value() <= self.window_lo.value():
             # Start from the current measured spectrum's edge region.
-            doc = self.state.measured()
+            doc = self.measured.doc()
             e0 = doc.norm.e0 if doc is not None and doc.norm is not None else None
             if e0 is not None:
                 self.window_lo.setValue(e0 - 20.0)
@@ -426,22 +425,22 @@ class MeasuredPanel(QWidget):
         window = None
         if self.window_check.isChecked() and self.window_hi.value() > self.window_lo.value():
             window = (float(self.window_lo.value()), float(self.window_hi.value()))
-        self.state.set_align(shift_ev=float(self.shift_spin.value()),
-                             broaden_fwhm_ev=float(self.broaden_spin.value()),
-                             broaden_kind=str(self.kind_combo.currentData()), window=window)
+        self.measured.set_align(shift_ev=float(self.shift_spin.value()),
+                                broaden_fwhm_ev=float(self.broaden_spin.value()),
+                                broaden_kind=str(self.kind_combo.currentData()), window=window)
 
     def _show_metrics(self, comparisons: dict) -> None:
         """Metrics of the selected measured spectrum (others in the tooltip)."""
-        current = self.state.current_measured_id
+        current = self.measured.current_id
         if not comparisons:
-            target = self.state.comparison_target()
+            target = self.measured.comparison_target()
             self.metrics_label.setText("Predict a spectrum to compare" if target is None else "—")
             self.metrics_label.setToolTip("")
             self.export_button.setEnabled(False)
             return
         lines, tips = [], []
         for measured_id, result in comparisons.items():
-            doc = self.state.measured(measured_id)
+            doc = self.measured.doc(measured_id)
             name = doc.label if doc else measured_id
             if isinstance(result, str):
                 text = f"{name}: {result}"
@@ -467,130 +466,3 @@ class MeasuredPanel(QWidget):
     def metrics_text(self) -> str:
         """The metrics as plain text (tests)."""
         return self.metrics_label.text()
-
-
-class ColumnChooser(QDialog):
-    """Non-modal chooser of energy / numerator / denominator columns and the channel mode.
-
-    Signals:
-        chosen(str, list, object): path, column names and the ChannelChoice.
-    """
-
-    chosen = Signal(str, list, object)
-
-    def __init__(self, path: str, names: Sequence[str], message: str = "",
-                 initial: ChannelChoice | None = None, parent=None) -> None:
-        super().__init__(parent)
-        self.setModal(False)
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.setWindowTitle("Choose columns")
-        self.path = str(path)
-        self.names = [str(n) for n in names]
-        self.energy_combo = QComboBox(self)
-        self.numerator_combo = QComboBox(self)
-        self.denominator_combo = QComboBox(self)
-        self.mode_combo = QComboBox(self)
-        for combo in (self.energy_combo, self.numerator_combo):
-            combo.addItems(self.names)
-        self.denominator_combo.addItem("(none)", None)
-        for name in self.names:
-            self.denominator_combo.addItem(name, name)
-        labels = {"mu": "μ (column is absorption)", "transmission": "transmission −ln(num/den)",
-                  "fluorescence": "fluorescence num/den"}
-        for mode in CHANNEL_MODES:
-            self.mode_combo.addItem(labels.get(mode, mode), mode)
-        info = QLabel(f"<b>{self.path}</b><br>{message}" if message else f"<b>{self.path}</b>", self)
-        info.setWordWrap(True)
-        form = QFormLayout()
-        form.addRow("Energy:", self.energy_combo)
-        form.addRow("Mode:", self.mode_combo)
-        form.addRow("Numerator (μ, It or If):", self.numerator_combo)
-        form.addRow("Denominator (I0):", self.denominator_combo)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
-                                        self)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(info)
-        layout.addLayout(form)
-        layout.addWidget(self.buttons)
-        self.mode_combo.currentIndexChanged.connect(self._on_mode)
-        self.set_choice(initial or self._guess())
-
-    def _guess(self) -> ChannelChoice:
-        # Energy first, then the last two other columns as I0 and the signal:
-        # the usual beamline order is energy, I0, It (or If).
-        energy = self.names[0]
-        others = self.names[1:]
-        if len(others) >= 2:
-            return ChannelChoice(energy, others[1], others[0], "transmission")
-        return ChannelChoice(energy, others[0] if others else energy, None, "mu")
-
-    def set_choice(self, choice: ChannelChoice) -> None:
-        """Show a choice (names not in the file are left as they are)."""
-        if choice.energy in self.names:
-            self.energy_combo.setCurrentText(choice.energy)
-        if choice.numerator in self.names:
-            self.numerator_combo.setCurrentText(choice.numerator)
-        self.denominator_combo.setCurrentIndex(max(0, self.denominator_combo.findData(choice.denominator)))
-        self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(choice.mode)))
-        self._on_mode()
-
-    def _on_mode(self, *_args) -> None:
-        self.denominator_combo.setEnabled(self.mode_combo.currentData() != "mu")
-
-    def choice(self) -> ChannelChoice:
-        mode = str(self.mode_combo.currentData())
-        denominator = self.denominator_combo.currentData() if mode != "mu" else None
-        return ChannelChoice(self.energy_combo.currentText(), self.numerator_combo.currentText(), denominator, mode)
-
-    def accept(self) -> None:  # noqa: D401 - Qt override
-        self.chosen.emit(self.path, list(self.names), self.choice())
-        super().accept()
-
-
-class GroupChooser(QDialog):
-    """Non-modal chooser of one or several groups of an Athena project.
-
-    Signals:
-        chosen(str, list): path and the checked group names.
-    """
-
-    chosen = Signal(str, list)
-
-    def __init__(self, path: str, groups: Sequence[str], parent=None) -> None:
-        super().__init__(parent)
-        self.setModal(False)
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.setWindowTitle("Choose Athena groups")
-        self.path = str(path)
-        self.list = QListWidget(self)
-        self.list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        for k, name in enumerate(groups):
-            item = QListWidgetItem(str(name))
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if k == 0 else Qt.CheckState.Unchecked)
-            self.list.addItem(item)
-        info = QLabel(f"<b>{self.path}</b><br>Check the groups to import:", self)
-        info.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
-                                        self)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(info)
-        layout.addWidget(self.list)
-        layout.addWidget(self.buttons)
-
-    def set_checked(self, names: Sequence[str]) -> None:
-        for row in range(self.list.count()):
-            item = self.list.item(row)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
-
-    def checked(self) -> list[str]:
-        return [self.list.item(r).text() for r in range(self.list.count())
-                if self.list.item(r).checkState() == Qt.CheckState.Checked]
-
-    def accept(self) -> None:  # noqa: D401 - Qt override
-        self.chosen.emit(self.path, self.checked())
-        super().accept()

@@ -44,6 +44,7 @@ class ModelPanel(QWidget):
     def __init__(self, state: AppState, parent=None) -> None:
         super().__init__(parent)
         self.state = state
+        self.predictions, self.structures = state.predictions, state.structures
         self.model_combo = QComboBox(self)
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(18)
@@ -90,18 +91,18 @@ class ModelPanel(QWidget):
         self.model_combo.currentIndexChanged.connect(self._on_model_combo)
         self.device_combo.currentIndexChanged.connect(self._on_device_combo)
         self.card_button.clicked.connect(self.show_card)
-        self.predict_button.clicked.connect(state.predict)
-        self.cancel_button.clicked.connect(state.cancel_prediction)
+        self.predict_button.clicked.connect(state.predictions.predict)
+        self.cancel_button.clicked.connect(state.predictions.cancel_prediction)
         self.simulate_button.clicked.connect(self.simulateRequested)
-        state.modelsChanged.connect(self._fill_models)
-        state.modelChanged.connect(self._on_model_changed)
-        state.devicesChanged.connect(self._fill_devices)
-        state.deviceChanged.connect(self._on_device_changed)
-        state.selectionChanged.connect(lambda *_: self._update_labels())
-        state.currentStructureChanged.connect(lambda *_: self._update_labels())
-        state.predictionStarted.connect(self._on_started)
-        state.predictionProgress.connect(self._on_progress)
-        state.predictionFinished.connect(self._on_finished)
+        state.predictions.modelsChanged.connect(self._fill_models)
+        state.predictions.modelChanged.connect(self._on_model_changed)
+        state.predictions.devicesChanged.connect(self._fill_devices)
+        state.predictions.deviceChanged.connect(self._on_device_changed)
+        state.structures.selectionChanged.connect(lambda *_: self._update_labels())
+        state.structures.currentStructureChanged.connect(lambda *_: self._update_labels())
+        state.predictions.predictionStarted.connect(self._on_started)
+        state.predictions.predictionProgress.connect(self._on_progress)
+        state.predictions.predictionFinished.connect(self._on_finished)
         self._fill_models()
         self._fill_devices()
 
@@ -111,9 +112,9 @@ class ModelPanel(QWidget):
         try:
             self.model_combo.clear()
             self.model_combo.addItem("Auto (by absorber element)", AUTO_MODEL)
-            for model in self.state.models:
+            for model in self.predictions.models:
                 self.model_combo.addItem(model.display_name, model.name)
-            index = self.model_combo.findData(self.state.model_override)
+            index = self.model_combo.findData(self.predictions.model_override)
             self.model_combo.setCurrentIndex(max(index, 0))
         finally:
             self._updating = False
@@ -121,22 +122,22 @@ class ModelPanel(QWidget):
 
     def _on_model_combo(self, index: int) -> None:
         if not self._updating and index >= 0:
-            self.state.set_model_override(self.model_combo.itemData(index) or AUTO_MODEL)
+            self.predictions.set_model_override(self.model_combo.itemData(index) or AUTO_MODEL)
 
     def _on_model_changed(self, _name: str) -> None:
         self._updating = True
         try:
-            index = self.model_combo.findData(self.state.model_override)
+            index = self.model_combo.findData(self.predictions.model_override)
             self.model_combo.setCurrentIndex(max(index, 0))
         finally:
             self._updating = False
         self._update_labels()
 
     def _update_labels(self) -> None:
-        doc = self.state.current
+        doc = self.structures.current
         element = doc.selected_element() if doc else None
-        model = self.state.model()
-        auto = " (auto)" if not self.state.model_override and model else ""
+        model = self.predictions.model()
+        auto = " (auto)" if not self.predictions.model_override and model else ""
         self.absorber_label.setText(
             f"{element} · {len(doc.selection)} atom(s) selected" if doc and element else "select atoms")
         if model is not None:
@@ -144,7 +145,7 @@ class ModelPanel(QWidget):
         warning = ""
         if doc is not None and element and model is None:
             warning = (f"No ML model for {element} — you can still simulate with FEFF10 "
-                       "(or choose a model by hand)") if self.state.engine_ready else "Loading model engine…"
+                       "(or choose a model by hand)") if self.predictions.engine_ready else "Loading model engine…"
         elif model is not None and not model.trained:
             warning = f"{model.name}: {UNTRAINED_WARNING}"
         elif model is not None and element and element != model.element:
@@ -152,12 +153,12 @@ class ModelPanel(QWidget):
         self.warning_label.setText(warning)
         self.warning_label.setVisible(bool(warning))
         self.card_button.setEnabled(model is not None)
-        self.predict_button.setEnabled(model is not None and doc is not None and not self.state.predicting)
+        self.predict_button.setEnabled(model is not None and doc is not None and not self.predictions.predicting)
         self.simulate_button.setEnabled(doc is not None and len(doc.selection) > 0)
 
     def show_card(self) -> ModelCardDialog | None:
         """Open the model card of the current model in a non-modal window."""
-        model = self.state.model()
+        model = self.predictions.model()
         if model is None:
             return None
         if self._card_dialog is not None:
@@ -172,18 +173,18 @@ class ModelPanel(QWidget):
         self._updating = True
         try:
             self.device_combo.clear()
-            devices = self.state.devices or [("auto", "detecting…")]
+            devices = self.predictions.devices or [("auto", "detecting…")]
             for device, name in devices:
                 label = name if name.lower() == device.lower() else f"{name} ({device})"
                 self.device_combo.addItem(label, device)
-            self.device_combo.setCurrentIndex(max(self.device_combo.findData(self.state.device), 0))
-            self.device_combo.setEnabled(bool(self.state.devices))
+            self.device_combo.setCurrentIndex(max(self.device_combo.findData(self.predictions.device), 0))
+            self.device_combo.setEnabled(bool(self.predictions.devices))
         finally:
             self._updating = False
 
     def _on_device_combo(self, index: int) -> None:
-        if not self._updating and index >= 0 and self.state.devices:
-            self.state.set_device(self.device_combo.itemData(index))
+        if not self._updating and index >= 0 and self.predictions.devices:
+            self.predictions.set_device(self.device_combo.itemData(index))
 
     def _on_device_changed(self, device: str) -> None:
         self._updating = True

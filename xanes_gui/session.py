@@ -29,12 +29,12 @@ def session_dict(state: AppState) -> dict[str, Any]:
     structures = []
     feff = []
     current = None
-    for doc in state.documents:
+    for doc in state.structures.documents:
         if not doc.structure.source:
             continue  # built in memory: nothing to re-read
-        if doc.id == state.current_id:
+        if doc.id == state.structures.current_id:
             current = len(structures)
-        for result in state.feff_results(doc.id).values():
+        for result in state.simulations.results(doc.id).values():
             feff.append({"structure": len(structures), "preset": result.preset, "edge": result.edge,
                          "structure_dir": result.structure_dir,
                          "runs": [{"site": s.site, "stands_for": list(s.stands_for), "run_dir": s.run_dir}
@@ -42,18 +42,18 @@ def session_dict(state: AppState) -> dict[str, Any]:
         structures.append({"path": os.path.abspath(doc.structure.source),
                            "selection": [int(i) for i in doc.selection.indices]})
     measured = []
-    for m in state.measured_docs:
+    for m in state.measured.docs:
         measured.append({"path": os.path.abspath(m.path), "group": m.data.group,
                          "columns": choice_to_dict(m.columns), "params": params_to_dict(m.params),
                          "use_flat": m.use_flat, "visible": m.visible, "color": list(m.color),
                          "label": m.label})
-    view = state.view
+    view = state.view.settings
     return {
         "version": SESSION_VERSION,
         "structures": structures,
         "current": current,
-        "model": state.model_override,
-        "device": state.device,
+        "model": state.predictions.model_override,
+        "device": state.predictions.device,
         "view": {
             "energy_reference": view.energy_reference,
             "hidden_curves": sorted(view.hidden_curves),
@@ -63,7 +63,7 @@ def session_dict(state: AppState) -> dict[str, Any]:
             "show_cell": view.show_cell,
         },
         "measured": measured,
-        "alignment": state.align.to_dict(),
+        "alignment": state.measured.align.to_dict(),
         "feff": feff,
     }
 
@@ -76,9 +76,9 @@ def save_session(state: AppState, path: str | Path) -> Path:
     """
     path = Path(path)
     path.write_text(json.dumps(session_dict(state), indent=2) + "\n", encoding="utf-8")
-    skipped = sum(1 for d in state.documents if not d.structure.source)
+    skipped = sum(1 for d in state.structures.documents if not d.structure.source)
     if skipped:
-        state.errorMessage.emit(f"{skipped} structure(s) not read from a file were not saved in the session")
+        state.messages.errorMessage.emit(f"{skipped} structure(s) not read from a file were not saved in the session")
     return path
 
 
@@ -120,21 +120,22 @@ class SessionRestorer(QObject):
         for key in ("show_bonds", "show_cell"):
             if key in view:
                 changes[key] = bool(view[key])
-        state.set_view(**changes)
+        state.view.set_view(**changes)
         device = str(data.get("device") or "")
-        if device and (not state.devices or device in {d for d, _ in state.devices}):
-            state.set_device(device)
+        if device and (not state.predictions.devices or device in {d for d, _ in state.predictions.devices}):
+            state.predictions.set_device(device)
         elif device:
-            state.errorMessage.emit(f"Session device {device} is not available; using {state.device_name}")
-        state.set_model_override(str(data.get("model") or ""))
-        state.set_align(**vars(AlignSettings.from_dict(data.get("alignment"))))
+            state.messages.errorMessage.emit(
+                f"Session device {device} is not available; using {state.predictions.device_name}")
+        state.predictions.set_model_override(str(data.get("model") or ""))
+        state.measured.set_align(**vars(AlignSettings.from_dict(data.get("alignment"))))
         entries = list(data.get("structures") or [])
         current = data.get("current")
         to_open = []
         for k, entry in enumerate(entries):
             path = str(entry.get("path", ""))
             if not os.path.isfile(path):
-                state.errorMessage.emit(f"Session: {path}: file not found")
+                state.messages.errorMessage.emit(f"Session: {path}: file not found")
                 self._failed.append(path)
                 continue
             self._pending[path] = [int(i) for i in entry.get("selection", [])]
@@ -142,33 +143,33 @@ class SessionRestorer(QObject):
                 self._current_path = path
             to_open.append(path)
         self._paths = [str(e.get("path", "")) for e in entries]
-        state.fileOpened.connect(self._on_opened)
-        state.fileFailed.connect(self._on_failed)
+        state.structures.fileOpened.connect(self._on_opened)
+        state.structures.fileFailed.connect(self._on_failed)
         self._start_measured(list(data.get("measured") or []))
         if not to_open:
             self._structures_loaded()
             return
-        state.open_files(to_open)
+        state.structures.open_files(to_open)
 
     # ---------------------------------------------------------- measured
     def _start_measured(self, entries: list[dict[str, Any]]) -> None:
         state = self._state
-        state.measuredAdded.connect(self._on_measured_added)
-        state.measuredFailed.connect(self._on_measured_failed)
-        state.measuredNeedsColumns.connect(self._on_measured_unresolved)
-        state.measuredNeedsGroup.connect(self._on_measured_unresolved)
+        state.measured.measuredAdded.connect(self._on_measured_added)
+        state.measured.measuredFailed.connect(self._on_measured_failed)
+        state.measured.measuredNeedsColumns.connect(self._on_measured_unresolved)
+        state.measured.measuredNeedsGroup.connect(self._on_measured_unresolved)
         for entry in entries:
             path = str(entry.get("path", ""))
             if not os.path.isfile(path):
-                state.errorMessage.emit(f"Session: {path}: file not found")
+                state.messages.errorMessage.emit(f"Session: {path}: file not found")
                 self._failed.append(path)
                 continue
             self._measured_pending.append(entry)
-            state.import_measured([path], group=entry.get("group") or None,
-                                  columns=choice_from_dict(entry.get("columns")))
+            state.measured.import_files([path], group=entry.get("group") or None,
+                                        columns=choice_from_dict(entry.get("columns")))
 
     def _on_measured_added(self, measured_id: str) -> None:
-        doc = self._state.measured(measured_id)
+        doc = self._state.measured.doc(measured_id)
         if doc is None:
             return
         for entry in self._measured_pending:
@@ -177,12 +178,12 @@ class SessionRestorer(QObject):
                 state = self._state
                 color = entry.get("color")
                 if isinstance(color, list) and len(color) == 3:
-                    state.set_measured_color(measured_id, tuple(int(c) for c in color))
-                state.set_measured_use_flat(measured_id, bool(entry.get("use_flat", True)))
-                state.set_measured_visible(measured_id, bool(entry.get("visible", True)))
+                    state.measured.set_color(measured_id, tuple(int(c) for c in color))
+                state.measured.set_use_flat(measured_id, bool(entry.get("use_flat", True)))
+                state.measured.set_visible(measured_id, bool(entry.get("visible", True)))
                 params = params_from_dict(entry.get("params"))
                 if params != doc.params:
-                    state.set_norm_params(measured_id, params)
+                    state.measured.set_norm_params(measured_id, params)
                 break
         self._check_done()
 
@@ -211,21 +212,21 @@ class SessionRestorer(QObject):
                         for r in entry.get("runs", [])]
                 preset, edge = str(entry["preset"]), str(entry.get("edge", "K"))
             except (KeyError, IndexError, TypeError, ValueError):
-                state.errorMessage.emit("Session: a FEFF10 entry is unreadable and was skipped")
+                state.messages.errorMessage.emit("Session: a FEFF10 entry is unreadable and was skipped")
                 continue
             doc = self._doc_for(path)
             if doc is None:
                 continue
             self._feff_pending += 1
-            state.load_feff(doc.id, preset, edge, str(entry.get("structure_dir", "")), runs,
-                            on_finished=self._on_feff_loaded)
+            state.simulations.load(doc.id, preset, edge, str(entry.get("structure_dir", "")), runs,
+                                   on_finished=self._on_feff_loaded)
 
     def _on_feff_loaded(self) -> None:
         self._feff_pending -= 1
         self._check_done()
 
     def _doc_for(self, path: str):
-        docs = [d for d in self._state.documents if d.structure.source == path]
+        docs = [d for d in self._state.structures.documents if d.structure.source == path]
         return docs[-1] if docs else None
 
     def _on_opened(self, path: str) -> None:
@@ -234,7 +235,7 @@ class SessionRestorer(QObject):
         selection = self._pending.pop(path)
         doc = self._doc_for(path)
         if doc is not None:
-            self._state.set_selection(doc.id, selection)
+            self._state.structures.set_selection(doc.id, selection)
         if not self._pending:
             self._structures_loaded()
 
@@ -248,8 +249,8 @@ class SessionRestorer(QObject):
     def _structures_loaded(self) -> None:
         state = self._state
         try:
-            state.fileOpened.disconnect(self._on_opened)
-            state.fileFailed.disconnect(self._on_failed)
+            state.structures.fileOpened.disconnect(self._on_opened)
+            state.structures.fileFailed.disconnect(self._on_failed)
         except (RuntimeError, TypeError):
             pass
         self._structures_done = True
@@ -263,10 +264,10 @@ class SessionRestorer(QObject):
 
     def _finish(self) -> None:
         state = self._state
-        for signal, slot in ((state.measuredAdded, self._on_measured_added),
-                             (state.measuredFailed, self._on_measured_failed),
-                             (state.measuredNeedsColumns, self._on_measured_unresolved),
-                             (state.measuredNeedsGroup, self._on_measured_unresolved)):
+        for signal, slot in ((state.measured.measuredAdded, self._on_measured_added),
+                             (state.measured.measuredFailed, self._on_measured_failed),
+                             (state.measured.measuredNeedsColumns, self._on_measured_unresolved),
+                             (state.measured.measuredNeedsGroup, self._on_measured_unresolved)):
             try:
                 signal.disconnect(slot)
             except (RuntimeError, TypeError):
@@ -274,11 +275,11 @@ class SessionRestorer(QObject):
         if self._current_path:
             doc = self._doc_for(self._current_path)
             if doc is not None:
-                state.set_current(doc.id)
+                state.structures.set_current(doc.id)
         if self._failed:
-            state.errorMessage.emit(f"Session restored; {len(self._failed)} file(s) missing or unreadable")
+            state.messages.errorMessage.emit(f"Session restored; {len(self._failed)} file(s) missing or unreadable")
         else:
-            state.statusMessage.emit("Session restored")
+            state.messages.statusMessage.emit("Session restored")
         # Deferred so a caller that connects after load_session() still hears it.
         QTimer.singleShot(0, lambda: self.finished.emit(list(self._failed)))
 

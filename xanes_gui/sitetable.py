@@ -114,14 +114,14 @@ class SitePanel(QWidget):
 
         self._syncing = False
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection)
-        self.equivalent_button.clicked.connect(lambda: state.select_equivalent())
+        self.equivalent_button.clicked.connect(lambda: state.structures.select_equivalent())
         self.element_button.clicked.connect(self._select_element)
-        state.currentStructureChanged.connect(self._on_current)
-        state.selectionChanged.connect(self._on_state_selection)
-        self._on_current(state.current_id)
+        state.structures.currentStructureChanged.connect(self._on_current)
+        state.structures.selectionChanged.connect(self._on_state_selection)
+        self._on_current(state.structures.current_id)
 
     def _on_current(self, doc_id: str) -> None:
-        doc = self.state.document(doc_id)
+        doc = self.state.structures.document(doc_id)
         self._syncing = True
         try:
             self.model.set_document(doc)
@@ -133,18 +133,18 @@ class SitePanel(QWidget):
                     self.element_combo.setCurrentText(element)
         finally:
             self._syncing = False
-        self._show_selection(self.state.selection(doc_id) if doc else np.zeros(0, dtype=int))
+        self._show_selection(self.state.structures.selection(doc_id) if doc else np.zeros(0, dtype=int))
 
     def _select_element(self) -> None:
         element = self.element_combo.currentText()
         if element:
-            self.state.select_element(None, element)
+            self.state.structures.select_element(None, element)
 
     def _on_table_selection(self, *_args) -> None:
         if self._syncing or self.model.document is None:
             return
         rows = sorted({self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()})
-        self.state.set_selection(self.model.document.id, rows)
+        self.state.structures.set_selection(self.model.document.id, rows)
 
     def _on_state_selection(self, doc_id: str, indices: np.ndarray) -> None:
         if self.model.document is not None and doc_id == self.model.document.id:

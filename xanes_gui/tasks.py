@@ -8,6 +8,10 @@ thread, so connected slots (which update widgets) always run there.
 Cancelling sets a flag; the function receives a ``progress(done, total)``
 callable that raises :class:`Cancelled` once the flag is set, which is how
 :data:`model_core.inference.ProgressCallback` cancels a prediction.
+
+Work that a newer request makes obsolete (a normalization whose parameters
+changed again, a comparison, an alignment, the one running prediction) goes
+through :class:`LatestWins`, so that only the latest request's outcome is applied.
 """
 
 from __future__ import annotations
@@ -138,3 +142,57 @@ class TaskRunner(QObject):
         for task in list(self._running):
             task.cancel()
         return self._pool.waitForDone(msecs)
+
+
+class LatestWins:
+    """Runs background tasks so that only the latest request of each key is answered.
+
+    A request for a key supersedes the one before it: the older task is cancelled
+    (it does not start if it has not yet, and its outcome is ignored if it has), so
+    a slow early result can never overwrite a newer one. Outcome callbacks run in
+    the GUI thread; ``ended`` runs after the outcome callback of the latest task,
+    whatever the outcome.
+
+    Args:
+        runner: starts the tasks and keeps them alive.
+    """
+
+    def __init__(self, runner: TaskRunner) -> None:
+        self._runner = runner
+        self._latest: dict[Any, Task] = {}
+
+    def start(self, task: Task, key: Any = None, *, succeeded: Callable[[Any], None] | None = None,
+              failed: Callable[[str], None] | None = None, cancelled: Callable[[], None] | None = None,
+              ended: Callable[[], None] | None = None) -> Task:
+        """Start ``task`` as the latest request for ``key``; returns it."""
+        previous = self._latest.get(key)
+        if previous is not None:
+            previous.cancel()
+        self._latest[key] = task
+
+        def outcome(callback: Callable[..., None] | None, *args: Any) -> None:
+            if self._latest.get(key) is not task:
+                return  # superseded or dropped
+            if callback is not None:
+                callback(*args)
+            # The request counts as answered once its outcome is applied, not at the
+            # later "finished" signal, so a new request is not refused in between.
+            if self._latest.get(key) is task:
+                del self._latest[key]
+                if ended is not None:
+                    ended()
+
+        task.signals.succeeded.connect(lambda result: outcome(succeeded, result))
+        task.signals.failed.connect(lambda message: outcome(failed, message))
+        task.signals.cancelled.connect(lambda: outcome(cancelled))
+        return self._runner.start(task)
+
+    def running(self, key: Any = None) -> Task | None:
+        """The latest task of ``key`` still waiting for its outcome (None when there is none)."""
+        return self._latest.get(key)
+
+    def drop(self, key: Any = None) -> None:
+        """Forget the request of ``key``: its task is cancelled and its outcome ignored."""
+        task = self._latest.pop(key, None)
+        if task is not None:
+            task.cancel()

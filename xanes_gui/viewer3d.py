@@ -457,17 +457,18 @@ class StructureView(QWidget):
             spin.valueChanged.connect(self._on_repeat)
         self.view.atomClicked.connect(self._on_atom_clicked)
         self.view.atomHovered.connect(self._on_atom_hovered)
-        state.currentStructureChanged.connect(self._on_current)
-        state.selectionChanged.connect(self._on_selection)
-        state.viewSettingsChanged.connect(self._on_view_settings)
-        state.predictionReady.connect(lambda doc_id, _p: doc_id == state.current_id and self._update_colors())
-        self._on_view_settings(state.view, rebuild=False)
-        self._on_current(state.current_id)
+        state.structures.currentStructureChanged.connect(self._on_current)
+        state.structures.selectionChanged.connect(self._on_selection)
+        state.view.viewSettingsChanged.connect(self._on_view_settings)
+        state.predictions.predictionReady.connect(
+            lambda doc_id, _p: doc_id == state.structures.current_id and self._update_colors())
+        self._on_view_settings(state.view.settings, rebuild=False)
+        self._on_current(state.structures.current_id)
 
     # --------------------------------------------------------------- settings
     def _set_view_option(self, **changes) -> None:
         if not self._syncing:
-            self.state.set_view(**changes)
+            self.state.view.set_view(**changes)
 
     def _on_repeat(self, _value: int) -> None:
         self._set_view_option(supercell=tuple(s.value() for s in self.repeat_spins))
@@ -496,10 +497,10 @@ class StructureView(QWidget):
 
     def _repeats(self) -> tuple[int, int, int]:
         doc = self._doc
-        return tuple(self.state.view.supercell) if doc is not None and doc.structure.is_periodic else (1, 1, 1)
+        return tuple(self.state.view.settings.supercell) if doc is not None and doc.structure.is_periodic else (1, 1, 1)
 
     def _on_current(self, doc_id: str) -> None:
-        self._doc = self.state.document(doc_id)
+        self._doc = self.state.structures.document(doc_id)
         periodic = self._doc is not None and self._doc.structure.is_periodic
         for spin in self.repeat_spins:
             spin.setEnabled(periodic)
@@ -522,7 +523,7 @@ class StructureView(QWidget):
             self.reset_view()
 
     def _update_static(self) -> None:
-        geometry, doc, view = self._geometry, self._doc, self.state.view
+        geometry, doc, view = self._geometry, self._doc, self.state.view.settings
         if geometry is None or doc is None:
             return
         if view.show_bonds and len(geometry.bonds):
@@ -544,7 +545,7 @@ class StructureView(QWidget):
         """(D, 4) colours of the displayed atoms for the current colour mode."""
         geometry, doc = self._geometry, self._doc
         assert geometry is not None and doc is not None
-        if self.state.view.color_mode != "attention":
+        if self.state.view.settings.color_mode != "attention":
             self.legend.setVisible(False)
             return geometry.colors
         weights = self.attention_weights()
@@ -561,11 +562,11 @@ class StructureView(QWidget):
     def attention_weights(self) -> np.ndarray | None:
         """(N,) attention per original atom for the chosen site of the shown prediction."""
         doc = self._doc
-        prediction: Prediction | None = self.state.shown_prediction(doc.id) if doc else None
+        prediction: Prediction | None = self.state.predictions.shown_prediction(doc.id) if doc else None
         if doc is None or prediction is None or not prediction.attention:
             return None
         sites = [int(i) for i in prediction.site_indices]
-        wanted = self.state.view.attention_site
+        wanted = self.state.view.settings.attention_site
         k = sites.index(wanted) if wanted in sites else 0
         return prediction.attention[k].per_atom(doc.structure.n_atoms)
 
@@ -595,7 +596,7 @@ class StructureView(QWidget):
 
     def _on_selection(self, doc_id: str, _indices) -> None:
         if self._doc is not None and doc_id == self._doc.id:
-            self._doc = self.state.document(doc_id)
+            self._doc = self.state.structures.document(doc_id)
             self._update_highlight()
 
     def reset_view(self) -> None:
@@ -621,13 +622,13 @@ class StructureView(QWidget):
         current = [int(i) for i in doc.selection.indices]
         if atom < 0:
             if not add:
-                self.state.set_selection(doc.id, [])
+                self.state.structures.set_selection(doc.id, [])
             return
         if add:
             selection = [i for i in current if i != atom] if atom in current else current + [atom]
         else:
             selection = [atom]
-        self.state.set_selection(doc.id, selection)
+        self.state.structures.set_selection(doc.id, selection)
 
     def _on_atom_hovered(self, atom: int, global_pos: QPointF) -> None:
         if atom < 0 or self._doc is None:

@@ -106,3 +106,12 @@ def test_tolerances_are_passed(symprec):
     positions[0] += [0.02, 0.0, 0.0]
     sym = analyze_symmetry(base.replace(positions=positions), symprec=symprec)
     assert (sym.spacegroup_number == 224) == (symprec == 0.1)
+
+
+def test_trivial_symmetry_is_every_atom_its_own_group():
+    from model_core.symmetry import trivial_symmetry
+
+    sym = trivial_symmetry(4)
+    np.testing.assert_array_equal(sym.group, np.arange(4))
+    np.testing.assert_array_equal(sym.multiplicity, np.ones(4))
+    assert sym.wyckoff == ("",) * 4 and sym.representatives(np.array([3, 1]))[0].tolist() == [3, 1]

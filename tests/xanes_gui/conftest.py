@@ -114,7 +114,7 @@ def state(qtbot, predictor):
     from xanes_gui.state import AppState
 
     app_state = AppState(fake_backend(predictor))
-    with qtbot.waitSignal(app_state.engineReady, timeout=10000):
+    with qtbot.waitSignal(app_state.predictions.engineReady, timeout=10000):
         app_state.start_engine()
     yield app_state
     app_state.shutdown()

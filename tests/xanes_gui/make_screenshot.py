@@ -47,15 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         loop.exec()
 
     state.start_engine()
-    wait_for(state.engineReady)
-    state.open_files([str(REPO / "resources" / "structures" / "CuO.cif")])
-    wait_for(state.fileOpened)
-    state.set_view(supercell=(2, 2, 2))
-    doc = state.current
+    wait_for(state.predictions.engineReady)
+    state.structures.open_files([str(REPO / "resources" / "structures" / "CuO.cif")])
+    wait_for(state.structures.fileOpened)
+    state.view.set_view(supercell=(2, 2, 2))
+    doc = state.structures.current
     # Two Cu atoms; in tenorite they are equivalent, so one representative (weight 2) is predicted.
-    state.set_selection(doc.id, [0, 1])
-    state.predict()
-    wait_for(state.predictionReady)
+    state.structures.set_selection(doc.id, [0, 1])
+    state.predictions.predict()
+    wait_for(state.predictions.predictionReady)
     window.plots.show_crosshair(6.0)
     settle = QEventLoop()
     QTimer.singleShot(300, settle.quit)  # let the deferred dock layout and GL paint finish

@@ -23,7 +23,7 @@ def real_window(qtbot, settings):
     if registry.find_model("cu-k-feff") is None:
         pytest.skip("the shipped cu-k-feff model is not installed")
     state = AppState(default_backend())
-    with qtbot.waitSignal(state.engineReady, timeout=120000):
+    with qtbot.waitSignal(state.predictions.engineReady, timeout=120000):
         state.start_engine()
     window = MainWindow(state, settings=settings, enable_3d=False)
     qtbot.addWidget(window)
@@ -38,13 +38,13 @@ def test_drop_pick_predict_export(qtbot, real_window, tmp_path):
     mime.setUrls([QUrl.fromLocalFile(cif)])
     drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
-    with qtbot.waitSignal(state.fileOpened, timeout=60000):
+    with qtbot.waitSignal(state.structures.fileOpened, timeout=60000):
         window.dropEvent(drop)
-    document = state.current
+    document = state.structures.current
     copper = [i for i, s in enumerate(document.structure.symbols) if s == "Cu"]
-    state.set_selection(state.current_id, copper[:2])
-    with qtbot.waitSignal(state.predictionReady, timeout=120000) as ready:
-        state.predict()
+    state.structures.set_selection(state.structures.current_id, copper[:2])
+    with qtbot.waitSignal(state.predictions.predictionReady, timeout=120000) as ready:
+        state.predictions.predict()
     prediction = ready.args[1]
     assert prediction.model_name == "cu-k-feff" and prediction.trained
     assert np.all(np.isfinite(prediction.mu))

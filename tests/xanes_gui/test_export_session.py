@@ -11,18 +11,18 @@ import numpy as np
 from tests.xanes_gui.fakes import cu4o_cluster
 from xanes_gui.export import curves_table
 from xanes_gui.plots import curves_for, derivatives
-from xanes_gui.state import trivial_symmetry
+from model_core.symmetry import trivial_symmetry
 
 
 def predicted_window(qtbot, window, tmp_path, unique_sites=True):
     if unique_sites:
         window.state.backend = replace(window.state.backend, analyze_symmetry=lambda s: trivial_symmetry(s.n_atoms))
     path = cu4o_cluster(tmp_path / "cluster.xyz")
-    with qtbot.waitSignal(window.state.fileOpened, timeout=10000):
-        window.state.open_files([path])
-    window.state.set_selection(window.state.current_id, [1, 2])
-    with qtbot.waitSignal(window.state.predictionReady, timeout=10000) as blocker:
-        window.state.predict()
+    with qtbot.waitSignal(window.state.structures.fileOpened, timeout=10000):
+        window.state.structures.open_files([path])
+    window.state.structures.set_selection(window.state.structures.current_id, [1, 2])
+    with qtbot.waitSignal(window.state.predictions.predictionReady, timeout=10000) as blocker:
+        window.state.predictions.predict()
     return path, blocker.args[1]
 
 
@@ -57,7 +57,7 @@ def test_csv_content(qtbot, window, tmp_path):
 
 def test_csv_absolute_interpolates_to_one_grid(qtbot, window, tmp_path):
     _, prediction = predicted_window(qtbot, window, tmp_path)
-    window.state.set_view(energy_reference="absolute")
+    window.state.view.set_view(energy_reference="absolute")
     meta, header, data = read_csv(window.export_spectra_csv(tmp_path / "abs.csv"))
     assert meta["energy_reference"] == "E (absolute, eV)"
     e0 = np.average(prediction.e0_ev, weights=prediction.weights)
@@ -71,9 +71,9 @@ def test_csv_absolute_interpolates_to_one_grid(qtbot, window, tmp_path):
 def test_csv_untrained_warning_and_hidden_curves(qtbot, window, tmp_path):
     from tests.xanes_gui.fakes import FakePredictor
 
-    window.state.set_predictor(FakePredictor(name="raw", trained=False))
+    window.state.predictions.set_predictor(FakePredictor(name="raw", trained=False))
     predicted_window(qtbot, window, tmp_path)
-    window.state.set_curve_visible("Cu2", False)
+    window.state.view.set_curve_visible("Cu2", False)
     meta, header, _ = read_csv(window.export_spectra_csv(tmp_path / "u.csv"))
     assert meta["trained"] == "false" and "UNTRAINED" in meta["warning"]
     assert "Cu2" not in header and "Cu1" in header
@@ -132,19 +132,19 @@ def test_session_round_trip(qtbot, window, tmp_path, state):
     from tests.xanes_gui.fakes import fake_backend
 
     paths = [cu4o_cluster(tmp_path / "one.xyz"), cu4o_cluster(tmp_path / "two.xyz")]
-    with qtbot.waitSignals([state.fileOpened] * 2, timeout=10000):
-        state.open_files(paths)
-    one = next(d for d in state.documents if d.structure.name == "one")
-    state.set_selection(one.id, [0, 2])
-    state.set_current(one.id)
-    state.set_view(energy_reference="absolute", hidden_curves=frozenset({"average"}), supercell=(2, 1, 1))
+    with qtbot.waitSignals([state.structures.fileOpened] * 2, timeout=10000):
+        state.structures.open_files(paths)
+    one = next(d for d in state.structures.documents if d.structure.name == "one")
+    state.structures.set_selection(one.id, [0, 2])
+    state.structures.set_current(one.id)
+    state.view.set_view(energy_reference="absolute", hidden_curves=frozenset({"average"}), supercell=(2, 1, 1))
     session = window.save_session(tmp_path / "session.json")
     data = json.loads(session.read_text())
     # Documents are listed in the order their background reads finished, so compare as a set.
     assert sorted(s["path"] for s in data["structures"]) == sorted(str(p) for p in paths)
 
     fresh = AppState(fake_backend())
-    with qtbot.waitSignal(fresh.engineReady):
+    with qtbot.waitSignal(fresh.predictions.engineReady):
         fresh.start_engine()
     restored_window = MainWindow(fresh, settings=window.settings, enable_3d=False)
     qtbot.addWidget(restored_window)
@@ -152,12 +152,12 @@ def test_session_round_trip(qtbot, window, tmp_path, state):
     with qtbot.waitSignal(restorer.finished, timeout=10000) as blocker:
         pass
     assert blocker.args == [[]]
-    assert sorted(d.structure.name for d in fresh.documents) == ["one", "two"]
-    assert fresh.current.structure.name == "one"
-    assert list(fresh.current.selection.indices) == [0, 2]
-    assert fresh.view.energy_reference == "absolute"
-    assert fresh.view.hidden_curves == frozenset({"average"})
-    assert fresh.view.supercell == (2, 1, 1)
+    assert sorted(d.structure.name for d in fresh.structures.documents) == ["one", "two"]
+    assert fresh.structures.current.structure.name == "one"
+    assert list(fresh.structures.current.selection.indices) == [0, 2]
+    assert fresh.view.settings.energy_reference == "absolute"
+    assert fresh.view.settings.hidden_curves == frozenset({"average"})
+    assert fresh.view.settings.supercell == (2, 1, 1)
     fresh.shutdown()
 
 
@@ -168,18 +168,18 @@ def test_session_reports_missing_files(qtbot, window, tmp_path):
         {"path": good, "selection": [1]}, {"path": str(tmp_path / "gone.cif"), "selection": []}],
         "current": 0, "model": "", "device": "cpu", "view": {}}))
     messages = []
-    window.state.errorMessage.connect(messages.append)
+    window.state.messages.errorMessage.connect(messages.append)
     restorer = window.load_session(session)
     with qtbot.waitSignal(restorer.finished, timeout=10000) as blocker:
         pass
     assert blocker.args[0] == [str(tmp_path / "gone.cif")]
     assert any("gone.cif" in m and "not found" in m for m in messages)
-    assert [d.structure.name for d in window.state.documents] == ["here"]
+    assert [d.structure.name for d in window.state.structures.documents] == ["here"]
 
 
 def test_bad_session_file_is_a_message(qtbot, window, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with qtbot.waitSignal(window.state.errorMessage) as blocker:
+    with qtbot.waitSignal(window.state.messages.errorMessage) as blocker:
         assert window.load_session(bad) is None
     assert "bad.json" in blocker.args[0]

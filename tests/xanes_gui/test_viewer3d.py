@@ -100,8 +100,8 @@ def _front_atom(view):
 
 @pytest.mark.gl
 def test_pick_atom_at_its_projected_position(qtbot, gl_view, state, tmp_path):
-    with qtbot.waitSignal(state.fileOpened, timeout=10000):
-        state.open_files([cu4o_cluster(tmp_path / "a.xyz")])
+    with qtbot.waitSignal(state.structures.fileOpened, timeout=10000):
+        state.structures.open_files([cu4o_cluster(tmp_path / "a.xyz")])
     view = gl_view.view
     for atom in range(5):
         x, y = view.screen_position(atom)
@@ -112,7 +112,7 @@ def test_pick_atom_at_its_projected_position(qtbot, gl_view, state, tmp_path):
     x, y = view.screen_position(front)
     assert view.pick(x, y) == front
     # A real click on it selects it; Ctrl-click on another adds it.
-    with qtbot.waitSignal(state.selectionChanged) as blocker:
+    with qtbot.waitSignal(state.structures.selectionChanged) as blocker:
         qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(round(x), round(y)))
     assert list(blocker.args[1]) == [front]
     other = 0 if front != 0 else 1
@@ -120,17 +120,17 @@ def test_pick_atom_at_its_projected_position(qtbot, gl_view, state, tmp_path):
     if view.pick(ox, oy) == other:
         qtbot.mouseClick(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
                          pos=QPoint(round(ox), round(oy)))
-        assert sorted(state.selection()) == sorted([front, other])
+        assert sorted(state.structures.selection()) == sorted([front, other])
     # Clicking empty space clears the selection.
     qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(3, 3))
-    assert list(state.selection()) == []
+    assert list(state.structures.selection()) == []
 
 
 @pytest.mark.gl
 def test_rendered_pixels_show_the_atom(qtbot, gl_view, state, tmp_path):
-    with qtbot.waitSignal(state.fileOpened, timeout=10000):
-        state.open_files([cu4o_cluster(tmp_path / "a.xyz")])
-    state.set_selection(state.current_id, [])
+    with qtbot.waitSignal(state.structures.fileOpened, timeout=10000):
+        state.structures.open_files([cu4o_cluster(tmp_path / "a.xyz")])
+    state.structures.set_selection(state.structures.current_id, [])
     image = gl_view.grab_image()
     front = _front_atom(gl_view)
     x, y = gl_view.view.screen_position(front)
@@ -145,7 +145,7 @@ def test_rendered_pixels_show_the_atom(qtbot, gl_view, state, tmp_path):
 def test_five_thousand_atoms_are_one_mesh(qtbot, gl_view, state):
     items_before = list(gl_view.view.items)
     start = time.perf_counter()
-    state.add_structure(random_crystal(5000))
+    state.structures.add_structure(random_crystal(5000))
     built = time.perf_counter() - start
     assert gl_view.view.items == items_before  # no per-atom items: the same five GL items
     meshdata = gl_view.atoms.opts["meshdata"]
@@ -162,27 +162,27 @@ def test_five_thousand_atoms_are_one_mesh(qtbot, gl_view, state):
 
 @pytest.mark.gl
 def test_attention_colouring_and_tooltip(qtbot, gl_view, state, tmp_path):
-    with qtbot.waitSignal(state.fileOpened, timeout=10000):
-        state.open_files([cu4o_cluster(tmp_path / "a.xyz")])
-    with qtbot.waitSignal(state.predictionReady, timeout=10000):
-        state.predict()
+    with qtbot.waitSignal(state.structures.fileOpened, timeout=10000):
+        state.structures.open_files([cu4o_cluster(tmp_path / "a.xyz")])
+    with qtbot.waitSignal(state.predictions.predictionReady, timeout=10000):
+        state.predictions.predict()
     element_colors = gl_view.atom_colors().copy()
-    state.set_view(color_mode="attention")
+    state.view.set_view(color_mode="attention")
     assert gl_view.legend.isVisible()
     colors = gl_view.atom_colors()
     assert not np.allclose(colors, element_colors)
     weights = gl_view.attention_weights()
     assert weights.argmax() == 0  # the O in the middle is the closest neighbour
     assert "Cu" in gl_view.describe_atom(1) and "#1" in gl_view.describe_atom(1)
-    state.set_view(supercell=(2, 1, 1))  # molecule: repeats are ignored
+    state.view.set_view(supercell=(2, 1, 1))  # molecule: repeats are ignored
     assert len(gl_view.geometry.positions) == 5
 
 
 @pytest.mark.gl
 def test_supercell_of_a_crystal(qtbot, gl_view, state):
     crystal = Structure([11, 17], [[0, 0, 0], [2.82, 2.82, 2.82]], cell=np.eye(3) * 5.64, pbc=(True,) * 3)
-    state.add_structure(crystal)
-    state.set_view(supercell=(2, 2, 2))
+    state.structures.add_structure(crystal)
+    state.view.set_view(supercell=(2, 2, 2))
     assert len(gl_view.geometry.positions) == 16
     assert gl_view.cell.visible()
     x, y = gl_view.view.screen_position(_front_atom(gl_view))
