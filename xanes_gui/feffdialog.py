@@ -100,7 +100,7 @@ class FeffDialog(QDialog):
     def _fill_presets(self) -> None:
         try:
             self._presets = dict(self.state.backend.feff_presets())
-        except Exception as exc:  # noqa: BLE001 - trainer missing or broken: say so, keep the app running
+        except Exception as exc:  # noqa: BLE001 - FEFF package missing or broken: say so, keep the app running
             self._presets = {}
             self.state.messages.errorMessage.emit(f"FEFF10 presets unavailable: {exc}")
         self.preset_combo.clear()
