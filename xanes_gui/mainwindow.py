@@ -23,10 +23,7 @@ from xanes_gui.sitetable import SitePanel
 from xanes_gui.state import AppState
 
 MAX_RECENT = 10
-MEASURED_FILTER = ("Spectra (*.xdi *.prj *.dat *.txt *.csv *.xmu *.nor *.asc xmu.dat);;XDI (*.xdi);;"
-                   "Athena project (*.prj);;Column files (*.dat *.txt *.csv);;All files (*)")
 COLUMN_MEMORY_KEY = "measuredColumnChoices"
-STRUCTURE_SUFFIXES = (".cif", ".mcif", ".xyz", ".extxyz", ".vasp", ".poscar", ".inp", ".pdb", ".xsf")
 
 
 def example_structures() -> list[Path]:
@@ -335,7 +332,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------- measured spectra
     def import_measured_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Import measured spectra", self._last_dir(), MEASURED_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import measured spectra", self._last_dir(),
+                                                self.state.backend.measured_filter())
         if paths:
             self.state.import_measured(paths)
 

@@ -1,0 +1,25 @@
+"""``xanes-gui FILES...``: the command line sorts files into structures and spectra as a drop does."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.xanes_gui.fakes import cu4o_cluster, write_xdi
+from xanes_gui.app import _parse, schedule_startup
+
+pytest.importorskip("larch")
+
+
+def test_command_line_opens_the_structure_and_imports_the_spectrum(qtbot, window, tmp_path):
+    structure = cu4o_cluster(tmp_path / "CuO.xyz")
+    spectrum = write_xdi(tmp_path / "cu_metal_rt.xdi")
+    state = window.state
+    opened, imported, errors = [], [], []
+    state.fileOpened.connect(opened.append)
+    state.measuredOpened.connect(imported.append)
+    state.errorMessage.connect(errors.append)
+    with qtbot.waitSignals([state.fileOpened, state.measuredOpened], timeout=60000):
+        schedule_startup(state, window, _parse([structure, spectrum]))
+    assert opened == [structure] and imported == [spectrum]
+    assert not errors, errors
+    assert window.structure_list.count() == 1
