@@ -68,7 +68,7 @@ def detect_measured_format(path: str | Path) -> str:
     """
     path = Path(path)
     if not path.exists():
-        raise fail(path, "no such file")
+        raise fail(path, "file not found")
     if path.is_dir():
         raise fail(path, "is a folder, not a spectrum file")
     try:

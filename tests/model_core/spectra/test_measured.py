@@ -240,7 +240,7 @@ def _one_line(exc: pytest.ExceptionInfo, path: Path) -> str:
 
 
 def test_missing_and_empty_files(tmp_path: Path) -> None:
-    with pytest.raises(MeasuredReadError, match="no such file") as exc:
+    with pytest.raises(MeasuredReadError, match="file not found") as exc:
         read_measured(tmp_path / "absent.xdi")
     _one_line(exc, tmp_path / "absent.xdi")
     empty = tmp_path / "empty.dat"
