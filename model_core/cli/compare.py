@@ -296,6 +296,8 @@ def main(argv: Sequence[str] | None = None, predictor_factory: PredictorFactory 
             if message.startswith(f"{path}: "):
                 message += wrong_kind(path, kind)
                 break
+        if message.startswith(f"{args.measured}: ") and message.endswith("explicitly"):
+            message += " with --columns (see --help)"
         fail(message)
     return 0
 
