@@ -118,6 +118,13 @@ def _measured_columns(path: str) -> list[str]:
     return list_columns(path)
 
 
+def _inspect_columns(path: str, group: str | None = None) -> Any:
+    """Columns of a spectrum file with the reader's guess, for the import preview."""
+    from model_core.spectra.measured import inspect_columns
+
+    return inspect_columns(path, group=group)
+
+
 def _normalize(energy_ev: np.ndarray, mu: np.ndarray, params: Any = None) -> Any:
     from model_core.spectra.normalize import normalize
 
@@ -192,6 +199,7 @@ class Backend:
         list_athena_groups: path -> names of the Athena groups holding mu(E).
         detect_measured_format: path -> "athena", "xdi", "pf9809", "feff", "fdmnes" or "columns".
         measured_columns: path -> column names of a column/XDI file (for the chooser).
+        inspect_columns: (path, group=None) -> ColumnPreview (columns, guessed ChannelChoice, notes).
         normalize: (energy_ev, mu, NormParams|None) -> NormResult.
         compare: (measured, norm, Spectrum, **options) -> ComparisonResult.
         comparison_to_csv: (ComparisonResult, path, metadata) -> None.
@@ -218,6 +226,7 @@ class Backend:
     list_athena_groups: Callable[[str], list[str]] = _list_athena_groups
     detect_measured_format: Callable[[str], str] = _detect_measured_format
     measured_columns: Callable[[str], list[str]] = _measured_columns
+    inspect_columns: Callable[..., Any] = _inspect_columns
     normalize: Callable[..., Any] = _normalize
     compare: Callable[..., Any] = _compare
     comparison_to_csv: Callable[..., None] = _comparison_to_csv
