@@ -58,13 +58,14 @@ class FormatEntry:
         name: short key ("cif", "xdi", ...), also stored as the data's ``format``.
         kind: "structure" or "spectrum".
         description: for file-dialog filters (no parentheses: Qt parses them).
-        patterns: case-insensitive globs on the file name. Exact names
-            ("feff.inp") beat extensions ("*.cif"), which beat prefixes ("POSCAR*").
+        patterns: case-insensitive globs on the file name that decide the format.
+            Exact names ("feff.inp") beat extensions ("*.cif"), which beat
+            prefixes ("POSCAR*").
         reader: ``"module:function"``, imported by :func:`load_reader` on first use.
         sniff: text of the file's start -> whether it is this format; None: the
             name alone decides.
-        hint_only: the patterns say nothing definite ("*.inp", "*.dat"): a file
-            matching them is sniffed, and only falls back to this format.
+        hints: globs that say nothing definite ("*.inp", "*.dat"): a matching
+            file is sniffed first and only falls back to this format.
     """
 
     name: str
@@ -73,7 +74,12 @@ class FormatEntry:
     patterns: tuple[str, ...]
     reader: str
     sniff: Callable[[str], bool] | None = None
-    hint_only: bool = False
+    hints: tuple[str, ...] = ()
+
+    @property
+    def globs(self) -> tuple[str, ...]:
+        """Every pattern, deciding or hinting (for file dialogs)."""
+        return self.patterns + self.hints
 
 
 # --------------------------------------------------------------------------- sniffers
@@ -188,8 +194,8 @@ STRUCTURE_FORMATS: dict[str, FormatEntry] = _entries(
                 "model_core.io.xyz:read_xyz", lambda text: _xyz_kind(text) == "xyz"),
     FormatEntry("extxyz", "structure", "Extended XYZ", ("*.extxyz",),
                 "model_core.io.xyz:read_xyz", lambda text: _xyz_kind(text) == "extxyz"),
-    FormatEntry("feff", "structure", "FEFF input, POTENTIALS and ATOMS cards", ("feff.inp", "*.inp"),
-                "model_core.io.feff:read_feff_inp", _is_feff_inp),
+    FormatEntry("feff", "structure", "FEFF input, POTENTIALS and ATOMS cards", ("feff.inp",),
+                "model_core.io.feff:read_feff_inp", _is_feff_inp, hints=("*.inp",)),
     FormatEntry("pdb", "structure", "Protein Data Bank", ("*.pdb", "*.ent"),
                 "model_core.io.ase_formats:read_pdb", _is_pdb),
     FormatEntry("ase", "structure", "Other formats read by ASE",
@@ -203,7 +209,7 @@ _STRUCTURE_SNIFF_ORDER = ("feff", "cif", "pdb", "extxyz", "xyz", "vasp")
 #: The ones a table of numbers cannot imitate.
 _STRONG_STRUCTURE_SNIFFERS = ("feff", "cif", "pdb", "extxyz", "xyz")
 
-#: Spectrum formats. "*.inp" is FEFF input (a structure) unless sniffed otherwise.
+#: Spectrum formats.
 SPECTRUM_FORMATS: dict[str, FormatEntry] = _entries(
     FormatEntry("xdi", "spectrum", "XDI", ("*.xdi",), "model_core.spectra.measured.xdi:read", _is_xdi),
     FormatEntry("athena", "spectrum", "Athena project", ("*.prj",),
@@ -214,9 +220,8 @@ SPECTRUM_FORMATS: dict[str, FormatEntry] = _entries(
                 "model_core.spectra.measured.simulations:read_feff", _is_feff_xmu),
     FormatEntry("fdmnes", "spectrum", "FDMNES output", (),
                 "model_core.spectra.measured.simulations:read_fdmnes", _is_fdmnes),
-    FormatEntry("columns", "spectrum", "Column files",
-                ("*.xmu", "*.nor", "*.chir", "*.dat", "*.txt", "*.csv", "*.tsv", "*.asc"),
-                "model_core.spectra.measured.columns:read", _is_column_table, hint_only=True),
+    FormatEntry("columns", "spectrum", "Column files", (), "model_core.spectra.measured.columns:read",
+                _is_column_table, hints=("*.xmu", "*.nor", "*.chir", "*.dat", "*.txt", "*.csv", "*.tsv", "*.asc")),
 )
 
 #: Spectrum sniffers in the order they are tried; "columns" is the fallback.
@@ -235,8 +240,8 @@ def _rank(pattern: str) -> int:
 
 def _by_name(path: Path, table: dict[str, FormatEntry], *, hints: bool) -> FormatEntry | None:
     name = path.name.lower()
-    ranked = sorted((_rank(p), p, entry) for entry in table.values() for p in entry.patterns
-                    if hints or not (entry.hint_only or p == "*.inp"))
+    ranked = sorted(((_rank(p), p, entry) for entry in table.values()
+                     for p in (entry.globs if hints else entry.patterns)), key=lambda item: item[:2])
     for _, pattern, entry in ranked:
         if fnmatch.fnmatchcase(name, pattern.lower()):
             return entry
@@ -352,11 +357,11 @@ def file_filter(kind: Kind) -> str:
     every: list[str] = []
     parts: list[str] = []
     for entry in table.values():
-        if not entry.patterns:
+        if not entry.globs:
             continue
-        for pattern in entry.patterns:
+        for pattern in entry.globs:
             if pattern not in every:
                 every.append(pattern)
-        parts.append(f"{entry.description} ({' '.join(entry.patterns)})")
+        parts.append(f"{entry.description} ({' '.join(entry.globs)})")
     title = "Structures" if kind == "structure" else "Spectra"
     return ";;".join([f"{title} ({' '.join(every)})", *parts, "All files (*)"])

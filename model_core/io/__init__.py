@@ -47,7 +47,7 @@ MAX_ATOMS = 200_000
 #: Formats offered in file dialogs: (name, file-name patterns, description), from
 #: the registry in :mod:`model_core.formats`.
 SUPPORTED_FORMATS: list[tuple[str, tuple[str, ...], str]] = [
-    (entry.name, entry.patterns, entry.description) for entry in formats.STRUCTURE_FORMATS.values()]
+    (entry.name, entry.globs, entry.description) for entry in formats.STRUCTURE_FORMATS.values()]
 
 # name -> (module, function). Each function takes a Path and returns a Structure
 # (source and name are filled in by read_structure).

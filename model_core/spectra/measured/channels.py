@@ -195,7 +195,6 @@ def resolve_choice(columns: Mapping[str, np.ndarray], choice: ChannelChoice | No
             d = d_spacing_a
     else:
         energy, d = _choose_energy(columns, choice.d_spacing_a or d_spacing_a, source, notes)
-        d = choice.d_spacing_a or d
     others = tuple(n for n in columns if n != energy)
     numerator = column(columns, choice.numerator, source) if choice.numerator else None
     denominator = column(columns, choice.denominator, source) if choice.denominator else None
