@@ -277,7 +277,7 @@ class MainWindow(QMainWindow):
             file_filter = "All files (*)"
         paths, _ = QFileDialog.getOpenFileNames(self, "Open structures", self._last_dir(), file_filter)
         if paths:
-            self.state.open_files(paths)
+            self.open_any(paths)
 
     def _last_dir(self) -> str:
         recent = self.recent_files()
