@@ -99,15 +99,21 @@ def read(path: Path, group: str | None = None) -> Table:
                 break  # a trailer after the data
             continue
         rows.append(values)
-    width = len(labels)
     if not rows:
         raise fail(path, "no data rows after the column header")
-    rows = [r for r in rows if len(r) == width] if any(len(r) == width for r in rows) else rows
-    width = min(len(r) for r in rows)
-    data = np.array([r[:width] for r in rows], dtype=np.float64)
-    channel_modes = modes[-(width - 3):] if modes and len(modes) >= width - 3 else None
-    channels, note = _channel_names(labels[3:width], channel_modes)
-    names = ["Angle(c)", "Angle(o)", "Time", *channels]
+    # Rows of the usual length only: an aborted last point is shorter, and some
+    # programs append unlabelled values (energies, encoder readings) to every row.
+    lengths = [len(r) for r in rows]
+    width = max(set(lengths), key=lengths.count)
+    if width < 4:
+        raise fail(path, f"data rows have {width} values; expected the two angles, the time and a channel")
+    skipped = len(rows) - lengths.count(width)
+    data = np.array([r for r in rows if len(r) == width], dtype=np.float64)
+    n_channels = min(width, len(labels)) - 3
+    channel_modes = modes[-n_channels:] if modes and len(modes) >= n_channels else None
+    channels, note = _channel_names(labels[3:3 + n_channels], channel_modes)
+    names = ["Angle(c)", "Angle(o)", "Time", *channels,
+             *[f"extra{k + 1}" for k in range(width - 3 - n_channels)]]
     columns = {name: data[:, k] for k, name in enumerate(names)}
     head = lines[:header_at]
     metadata = {"format": "pf9809"}
@@ -118,6 +124,8 @@ def read(path: Path, group: str | None = None) -> Table:
     if d_spacing is not None:
         metadata["d_spacing_a"] = d_spacing
     notes = [note] if note else []
+    if skipped:
+        notes.append(f"skipped {skipped} data row{'s' if skipped > 1 else ''} of unusual length")
     label = (head[1].split()[0] if len(head) > 1 and head[1].split() else path.name).rsplit(".", 1)[0]
     return Table(columns=columns, metadata=metadata, label=label or path.stem,
                  suggested=_suggest(columns, " ".join(head), notes), notes=notes)

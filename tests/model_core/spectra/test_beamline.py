@@ -126,3 +126,17 @@ def test_choice_from_spec_resolves_numbers_and_keeps_names() -> None:
         ChannelChoice("e", "mu", None, "mu")
     with pytest.raises(MeasuredReadError, match="column 9 does not exist"):
         choice_from_spec(parse_column_spec("mu=9"), names, "f.dat")
+
+
+def test_bl9a_rows_with_appended_values_and_an_aborted_last_point(tmp_path: Path) -> None:
+    write_bl9a(tmp_path / "scan.dat", mode="transmission")
+    lines = (tmp_path / "scan.dat").read_text().splitlines()
+    first_data = next(i for i, line in enumerate(lines) if line.strip().startswith("Offset")) + 1
+    lines = lines[:first_data] + [line + "   8.97900  12.72000" for line in lines[first_data:]]
+    lines[-1] = "  12.00000  12.00040"  # the scan was stopped while writing this point
+    (tmp_path / "long.dat").write_text("\n".join(lines + ["", " scan aborted by user"]) + "\n")
+    data = read_measured(tmp_path / "long.dat")
+    assert data.channel == "transmission -ln(I1/I0)"
+    assert data.column_names[-2:] == ("extra1", "extra2")
+    assert len(data.energy_ev) == 300
+    assert "skipped 1 data row of unusual length" in data.warnings
