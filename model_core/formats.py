@@ -226,8 +226,9 @@ SPECTRUM_FORMATS: dict[str, FormatEntry] = _entries(
 
 #: Spectrum sniffers in the order they are tried; "columns" is the fallback.
 _SPECTRUM_SNIFF_ORDER = ("athena", "xdi", "pf9809", "feff", "fdmnes")
-#: Suffixes that are always spectra, never structures, whatever the content.
-_SPECTRUM_ONLY = ("*.xdi", "*.prj", "*.xmu", "*.nor", "*.chir", "xmu.dat")
+#: Names that are always spectra, never structures, whatever the content: the deciding
+#: patterns above and the column files Athena/IFEFFIT export (mu, normalized mu, chi(R)).
+_SPECTRUM_ONLY = (*(p for entry in SPECTRUM_FORMATS.values() for p in entry.patterns), "*.xmu", "*.nor", "*.chir")
 
 
 def _rank(pattern: str) -> int:

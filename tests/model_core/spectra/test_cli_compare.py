@@ -179,7 +179,8 @@ def test_columns_option_when_guessing_fails(inputs, tmp_path: Path, capsys) -> N
         assert summary["e0"] == pytest.approx(8979.0, abs=1.5)
         # Every warning is one line on stderr, in --json mode too.
         assert all(f"warning: {w}" in captured.err for w in summary["warnings"])
-    _expect_exit_2([str(structure), "--measured", str(path), "--columns", "mu=7"], capsys, "column 7 does not exist")
+    _expect_exit_2([str(structure), "--measured", str(path), "--columns", "mu=7"], capsys,
+                   "column 7 does not exist")
     with pytest.raises(SystemExit) as exc:
         cli.main([str(structure), "--measured", str(path), "--columns", "energy=1"])
     assert exc.value.code == 2
