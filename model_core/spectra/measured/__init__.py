@@ -112,6 +112,8 @@ def _choose(table: Table, kind: str, columns: ChannelChoice | None, path: Path, 
         return resolve_choice(table.columns, columns, path, notes, d_spacing)
     if table.fixed is not None:
         return table.fixed
+    if columns is None and table.suggested is not None:
+        notes.extend(table.suggestion_notes)
     return resolve_choice(table.columns, columns or table.suggested, path, notes, d_spacing)
 
 

@@ -202,6 +202,7 @@ class Table:
         suggested: the format's own reading of its columns (a beamline header's
             detector modes), used when the caller chooses nothing.
         notes: lines for :attr:`MeasuredData.warnings` (format fall-backs, shifts).
+        suggestion_notes: the guesses behind ``suggested``, reported only when it is used.
     """
 
     columns: dict[str, np.ndarray]
@@ -210,3 +211,4 @@ class Table:
     fixed: ChannelChoice | None = None
     suggested: ChannelChoice | None = None
     notes: list[str] = field(default_factory=list)
+    suggestion_notes: list[str] = field(default_factory=list)

@@ -127,8 +127,9 @@ def read(path: Path, group: str | None = None) -> Table:
     if skipped:
         notes.append(f"skipped {skipped} data row{'s' if skipped > 1 else ''} of unusual length")
     label = (head[1].split()[0] if len(head) > 1 and head[1].split() else path.name).rsplit(".", 1)[0]
+    guesses: list[str] = []
     return Table(columns=columns, metadata=metadata, label=label or path.stem,
-                 suggested=_suggest(columns, " ".join(head), notes), notes=notes)
+                 suggested=_suggest(columns, " ".join(head), guesses), notes=notes, suggestion_notes=guesses)
 
 
 def _suggest(columns: dict[str, np.ndarray], header: str, notes: list[str]) -> ChannelChoice | None:

@@ -140,3 +140,11 @@ def test_bl9a_rows_with_appended_values_and_an_aborted_last_point(tmp_path: Path
     assert data.column_names[-2:] == ("extra1", "extra2")
     assert len(data.energy_ev) == 300
     assert "skipped 1 data row of unusual length" in data.warnings
+
+
+def test_an_explicit_choice_reports_only_its_own_guesses(tmp_path: Path) -> None:
+    write_bl9a(tmp_path / "fl.dat")
+    data = read_measured(tmp_path / "fl.dat", columns=ChannelChoice("Angle(o)", "SCA1+SCA2+SCA3", "I0",
+                                                                    "fluorescence"))
+    assert not any("summed" in w for w in data.warnings)
+    assert any("monochromator angle" in w for w in data.warnings)
