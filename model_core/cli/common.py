@@ -139,10 +139,10 @@ def parse_site_list(text: str) -> list[int]:
     return sites
 
 
-def add_site_options(parser: argparse.ArgumentParser) -> None:
-    """--element / --sites (mutually exclusive)."""
+def add_site_options(parser: argparse.ArgumentParser, element_default: str = "the model's element") -> None:
+    """--element / --sites (mutually exclusive); ``element_default`` says what happens without them."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--element", help="absorbing element: every site of it (default: the model's element)")
+    group.add_argument("--element", help=f"absorbing element: every site of it (default: {element_default})")
     group.add_argument("--sites", type=parse_site_list,
                        help="0-based absorber indices in the input's atom order, e.g. 0,3,5-7")
 

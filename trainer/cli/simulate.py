@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compute XANES of absorber sites with FEFF10 (feff10-rs), locally or with Parsl.")
     parser.add_argument("inputs", nargs="*", metavar="STRUCTURE",
                         help="structure files: CIF, POSCAR, XYZ, extended XYZ, feff.inp, PDB, ...")
-    add_site_options(parser)
+    add_site_options(parser, element_default="the absorber a feff.inp designates")
     parser.add_argument("--preset", default="reference",
                         help="FEFF parameter preset (default: reference, the Cu dataset's settings; "
                              "see --list-presets)")
