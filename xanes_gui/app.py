@@ -15,17 +15,35 @@ from typing import Sequence
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="xanes-gui", description="Predict and inspect XANES spectra.")
-    parser.add_argument("files", nargs="*", help="structure files to open (CIF, POSCAR, XYZ, feff.inp, PDB, ...)")
+    parser.add_argument("files", nargs="*",
+                        help="files to open: structures (CIF, POSCAR, XYZ, feff.inp, PDB, ...) and measured "
+                             "spectra (XDI, Athena .prj, column files, ...), sorted as when dropped on the window")
     parser.add_argument("--session", help="restore a saved session (JSON)")
     parser.add_argument("--no-3d", action="store_true", help="do not create the OpenGL view")
     return parser.parse_args(list(argv))
+
+
+def schedule_startup(state, window, args: argparse.Namespace) -> None:
+    """Queue the start-up work for the event loop, so the window paints first.
+
+    The engine starts; the command line's files are sorted into structures and
+    measured spectra exactly as files dropped on the window are
+    (``MainWindow.open_any``); a ``--session`` is restored.
+    """
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, state.start_engine)
+    if args.files:
+        QTimer.singleShot(0, lambda: window.open_any(args.files))
+    if args.session:
+        QTimer.singleShot(0, lambda: window.load_session(args.session))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the desktop app; returns the exit status."""
     args = _parse(sys.argv[1:] if argv is None else argv)
 
-    from PySide6.QtCore import QCoreApplication, Qt, QTimer
+    from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWidgets import QApplication
 
     # Needed before the QApplication exists so a GL widget in a dock can be
@@ -41,12 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     state = AppState()
     window = MainWindow(state, enable_3d=False if args.no_3d else None, defer_3d=True)
     window.show()
-    # Start the slow work once the event loop runs, so the window paints first.
-    QTimer.singleShot(0, state.start_engine)
-    if args.files:
-        QTimer.singleShot(0, lambda: state.open_files(args.files))
-    if args.session:
-        QTimer.singleShot(0, lambda: window.load_session(args.session))
+    schedule_startup(state, window, args)
     status = app.exec()
     state.shutdown()
     # Delete the window (and its OpenGL items) while the QApplication and the

@@ -11,10 +11,8 @@ main window.
 
 from __future__ import annotations
 
-import fnmatch
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -29,9 +27,9 @@ def _read_structure(path: str) -> Structure:
 
 
 def _format_filter() -> str:
-    from model_core.io import format_filter
+    from model_core.formats import file_filter
 
-    return format_filter()
+    return file_filter("structure")
 
 
 def _analyze_symmetry(structure: Structure) -> SiteSymmetry:
@@ -78,45 +76,21 @@ def _warm_up_spectra() -> None:
     import_larch()
 
 
-#: File names and suffixes that are always spectra, never structures.
-MEASURED_SUFFIXES = (".xdi", ".prj", ".xmu", ".nor", ".chir")
-MEASURED_NAMES = ("xmu.dat",)
-#: Column-file suffixes: ambiguous, tried as spectra first (a 3-column
-#: I0/It file would otherwise be sniffed as a POSCAR).
-COLUMN_SUFFIXES = (".dat", ".txt", ".csv", ".tsv", ".asc")
+def _measured_filter() -> str:
+    from model_core.formats import file_filter
+
+    return file_filter("spectrum")
 
 
 def _classify_file(path: str) -> str:
-    """"structure" or "measured", from model_core's reader tables and a look at the content.
+    """"structure" or "measured": which reader an opened or dropped file goes to.
 
-    Structure patterns (CIF, POSCAR, XYZ, feff.inp, ...) win first, then the
-    spectrum names and suffixes; column files (.dat/.txt/.csv) are spectra;
-    anything else is sniffed by both readers.
+    The registry in :mod:`model_core.formats` decides; a file it cannot place
+    goes to the structure readers, whose message says what is wrong with it.
     """
-    from model_core.io import SUPPORTED_FORMATS, detect_format
+    from model_core.formats import classify
 
-    name = Path(path).name.lower()
-    suffix = Path(path).suffix.lower()
-    if name in MEASURED_NAMES or suffix in MEASURED_SUFFIXES:
-        return "measured"
-    for _fmt, patterns, _description in SUPPORTED_FORMATS:
-        for pattern in patterns:
-            if pattern == "*.inp":
-                continue  # ambiguous in model_core too: decided by sniffing below
-            if fnmatch.fnmatchcase(name, pattern.lower()):
-                return "structure"
-    if suffix in COLUMN_SUFFIXES:
-        return "measured"
-    if detect_format(path) != "ase":
-        return "structure"  # the structure sniffer recognised the content
-    try:
-        from model_core.spectra.measured import detect_measured_format
-
-        if detect_measured_format(path) != "columns":
-            return "measured"
-    except ValueError:
-        pass
-    return "structure"
+    return "measured" if classify(path) == "spectrum" else "structure"
 
 
 def _read_measured(path: str, group: str | None = None, columns: Any = None) -> Any:
@@ -142,6 +116,13 @@ def _measured_columns(path: str) -> list[str]:
     from model_core.spectra.measured import list_columns
 
     return list_columns(path)
+
+
+def _inspect_columns(path: str, group: str | None = None) -> Any:
+    """Columns of a spectrum file with the reader's guess, for the import preview."""
+    from model_core.spectra.measured import inspect_columns
+
+    return inspect_columns(path, group=group)
 
 
 def _normalize(energy_ev: np.ndarray, mu: np.ndarray, params: Any = None) -> Any:
@@ -203,7 +184,8 @@ class Backend:
 
     Attributes:
         read_structure: path -> Structure (raises a ValueError naming the file).
-        format_filter: () -> file-dialog filter string.
+        format_filter: () -> file-dialog filter string for structures.
+        measured_filter: () -> file-dialog filter string for spectra.
         analyze_symmetry: Structure -> SiteSymmetry.
         coordination_info: Structure -> ((N,) coordination numbers, (N,) nearest distances).
         list_models: () -> registry entries (name, element, edge, trained, path, card).
@@ -215,8 +197,9 @@ class Backend:
         classify_file: path -> "structure" or "measured" (which reader a dropped file goes to).
         read_measured: (path, group=None, columns=ChannelChoice|None) -> MeasuredData.
         list_athena_groups: path -> names of the Athena groups holding mu(E).
-        detect_measured_format: path -> "athena", "xdi", "feff", "fdmnes" or "columns".
+        detect_measured_format: path -> "athena", "xdi", "pf9809", "feff", "fdmnes" or "columns".
         measured_columns: path -> column names of a column/XDI file (for the chooser).
+        inspect_columns: (path, group=None) -> ColumnPreview (columns, guessed ChannelChoice, notes).
         normalize: (energy_ev, mu, NormParams|None) -> NormResult.
         compare: (measured, norm, Spectrum, **options) -> ComparisonResult.
         comparison_to_csv: (ComparisonResult, path, metadata) -> None.
@@ -229,6 +212,7 @@ class Backend:
 
     read_structure: Callable[[str], Structure] = _read_structure
     format_filter: Callable[[], str] = _format_filter
+    measured_filter: Callable[[], str] = _measured_filter
     analyze_symmetry: Callable[[Structure], SiteSymmetry] = _analyze_symmetry
     coordination_info: Callable[[Structure], tuple[np.ndarray, np.ndarray]] = _coordination_info
     list_models: Callable[[], list[Any]] = _list_models
@@ -242,6 +226,7 @@ class Backend:
     list_athena_groups: Callable[[str], list[str]] = _list_athena_groups
     detect_measured_format: Callable[[str], str] = _detect_measured_format
     measured_columns: Callable[[str], list[str]] = _measured_columns
+    inspect_columns: Callable[..., Any] = _inspect_columns
     normalize: Callable[..., Any] = _normalize
     compare: Callable[..., Any] = _compare
     comparison_to_csv: Callable[..., None] = _comparison_to_csv

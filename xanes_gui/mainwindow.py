@@ -21,8 +21,6 @@ from xanes_gui.plots import (CurveList, SpectraPlots, curves_for, feff_curves, h
 from xanes_gui.sitetable import SitePanel
 from xanes_gui.state import AppState
 
-MEASURED_FILTER = ("Spectra (*.xdi *.prj *.dat *.txt *.csv *.xmu *.nor *.asc xmu.dat);;XDI (*.xdi);;"
-                   "Athena project (*.prj);;Column files (*.dat *.txt *.csv);;All files (*)")
 
 
 def gl_available() -> bool:
@@ -207,7 +205,7 @@ class MainWindow(QMainWindow):
             file_filter = "All files (*)"
         paths, _ = QFileDialog.getOpenFileNames(self, "Open structures", self._last_dir(), file_filter)
         if paths:
-            self.state.structures.open_files(paths)
+            self.open_any(paths)
 
     def _last_dir(self) -> str:
         recent = self.recent_files()
@@ -232,7 +230,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------- measured spectra
     def import_measured_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Import measured spectra", self._last_dir(), MEASURED_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import measured spectra", self._last_dir(),
+                                                self.state.backend.measured_filter())
         if paths:
             self.state.measured.import_files(paths)
 

@@ -3,8 +3,8 @@
 Usage::
 
     xanes-compare STRUCTURE --measured FILE [--element EL | --sites I,J,...]
-                  [--model NAME_OR_PATH] [--group NAME] [--shift EV] [--no-align]
-                  [--broaden FWHM] [--window LO,HI] [--device auto|cpu|cuda]
+                  [--model NAME_OR_PATH] [--group NAME] [--columns SPEC] [--shift EV]
+                  [--no-align] [--broaden FWHM] [--window LO,HI] [--device auto|cpu|cuda]
                   [--out FILE.csv] [--json]
 
 The structure's absorber sites are predicted (multiplicity-weighted average),
@@ -14,9 +14,14 @@ predicts none), aligned by derivative cross-correlation unless ``--no-align``,
 optionally broadened, and both are written as CSV (``# key: value`` metadata,
 then ``energy_ev,measured,predicted,d_measured,d_predicted``) to ``--out`` or
 stdout. ``--json`` prints one JSON object with E0, edge step, shift and the
-similarity metrics instead of the CSV on stdout.
+similarity metrics instead of the CSV on stdout. Every guess and repair made
+while reading the measured file is also one ``warning:`` line on stderr.
+``--columns`` names the columns when the reader's guess fails or is wrong,
+e.g. ``--columns energy=Angle(o),i0=I0,if=SCA1+SCA2`` or ``--columns energy=1,mu=3``.
 
-Bad input exits with status 2 and one ``error: FILE: problem`` line on stderr.
+Bad input exits with status 2 and one ``error: FILE: problem`` line on stderr,
+FILE as given on the command line; missing files are reported before anything
+slow is imported.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from model_core.cli.common import CliError, add_site_options, fail
+from model_core.cli.common import (CliError, add_site_options, column_spec, error_message, fail,
+                                   join_negative_values, require_paths, wrong_kind)
 
 PredictorFactory = Callable[..., Any]
 
@@ -64,6 +70,22 @@ def _finite(text: str) -> float:
     return value
 
 
+def _columns_help() -> str:
+    from model_core.spectra.measured.channels import COLUMN_SPEC_HELP
+
+    return COLUMN_SPEC_HELP
+
+
+def read_measured_file(path: str, group: str | None, spec: dict[str, object] | None):
+    """The measured spectrum of ``path``, with the ``--columns`` choice when given."""
+    from model_core.spectra.measured import choice_from_spec, inspect_columns, read_measured
+
+    choice = None
+    if spec is not None:
+        choice = choice_from_spec(spec, inspect_columns(path, group=group).names, path)
+    return read_measured(path, group=group, columns=choice)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xanes-compare",
@@ -76,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="shipped model name or checkpoint path "
                                         "(default: the model for the absorbing element)")
     parser.add_argument("--group", help="Athena project group to compare with (default: the first)")
+    parser.add_argument("--columns", type=column_spec, metavar="SPEC", help=_columns_help())
     parser.add_argument("--shift", type=_finite, default=0.0, metavar="EV",
                         help="energy shift added to the prediction, eV (the start of the automatic alignment)")
     parser.add_argument("--no-align", action="store_true",
@@ -83,8 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--broaden", type=_fwhm, default=0.0, metavar="FWHM",
                         help="Gaussian broadening of the prediction, FWHM in eV (default 0: none)")
     parser.add_argument("--window", type=_window, metavar="LO,HI",
-                        help="compare only LO..HI eV relative to the measured E0; write --window=-20,80 "
-                             "(with '=' when LO is negative)")
+                        help="compare only LO..HI eV relative to the measured E0, e.g. --window -20,80")
     parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps")
     parser.add_argument("--out", metavar="FILE.csv", help="write the CSV here instead of stdout")
     parser.add_argument("--json", action="store_true",
@@ -155,7 +177,6 @@ def run_compare(args: argparse.Namespace, predictor_factory: PredictorFactory | 
     """
     from model_core.io import read_structure
     from model_core.spectra.align import comparison_to_csv, compare
-    from model_core.spectra.measured import read_measured
     from model_core.spectra.normalize import NormalizationError, normalize
 
     stdout = stdout or sys.stdout
@@ -165,7 +186,7 @@ def run_compare(args: argparse.Namespace, predictor_factory: PredictorFactory | 
         predictor_factory = load_model
 
     # Cheap, most error-prone inputs first: the measured file, then the structure.
-    measured = read_measured(args.measured, group=args.group)
+    measured = read_measured_file(args.measured, args.group, getattr(args, "columns", None))
     try:
         norm = normalize(measured.energy_ev, measured.mu)
     except NormalizationError as exc:
@@ -255,21 +276,29 @@ def run_compare(args: argparse.Namespace, predictor_factory: PredictorFactory | 
         comparison_to_csv(result, stdout, metadata)
     if args.json:
         stdout.write(json.dumps(_json_safe(summary)) + "\n")
-    else:
-        for warning in warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return summary
 
 
 def main(argv: Sequence[str] | None = None, predictor_factory: PredictorFactory | None = None) -> int:
     """Entry point of ``xanes-compare``; returns 0, or exits with status 2 on bad input."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(join_negative_values(argv, ("--window",)))
+    require_paths([args.measured, args.structure])
     try:
         run_compare(args, predictor_factory)
     except (CliError, ValueError, OSError, IndexError) as exc:
         # MeasuredReadError, StructureReadError, ModelLoadError and
         # ElementMismatchError are ValueErrors whose messages already name the file.
-        fail(str(exc))
+        message = error_message(exc, [args.measured, args.structure])
+        for path, kind in ((args.measured, "spectrum"), (args.structure, "structure")):
+            if message.startswith(f"{path}: "):
+                message += wrong_kind(path, kind)
+                break
+        if message.startswith(f"{args.measured}: ") and message.endswith("explicitly"):
+            message += " with --columns (see --help)"
+        fail(message)
     return 0
 
 

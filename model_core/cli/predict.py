@@ -10,6 +10,10 @@ tidy CSV (``source,site,element,energy_ev,mu``, plus rows with ``site`` = ``aver
 holding each input's multiplicity-weighted average). Metadata lines start with ``#``.
 Energies are in eV relative to the edge. Symmetry-equivalent sites are predicted once
 and their columns share that prediction.
+
+An INPUT that cannot be used gives one ``error: INPUT: problem`` line on stderr (INPUT
+as given; missing files are reported before the model stack is imported) and the
+others are still predicted. Exit status: 0, 1 when some INPUT failed, 2 when all did.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
-from model_core.cli.common import CliError, add_site_options, fail, write_metadata
+from model_core.cli.common import (CliError, add_site_options, check_paths, error_message, fail, write_metadata,
+                                   wrong_kind)
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sites is not None and len(args.inputs) > 1:
         parser.error("--sites is allowed with one INPUT only")
+    missing = check_paths(args.inputs)
+    for problem in missing:
+        print(f"error: {problem}", file=sys.stderr)
+    sources = [source for source in args.inputs if not check_paths([source])]
+    if not sources:
+        return 2
     from tqdm import tqdm
 
     from model_core.inference import resolve_device
@@ -204,17 +215,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         fail(str(exc))
     models = ModelCache(args.device)
     results: list[tuple[SiteResult, object]] = []
-    failures = 0
-    for source in tqdm(args.inputs, desc="predicting", unit="file", file=sys.stderr,
-                       disable=None if len(args.inputs) > 3 else True):
+    failures = len(missing)
+    for source in tqdm(sources, desc="predicting", unit="file", file=sys.stderr,
+                       disable=None if len(sources) > 3 else True):
         try:
             results.append(predict_one(source, args, models))
         except (CliError, ValueError, IndexError, OSError) as exc:
             failures += 1
-            message = " ".join(str(exc).split())
-            if source not in message and Path(source).name not in message:
+            message = error_message(exc, [source])
+            if not message.startswith(f"{source}: "):
                 message = f"{source}: {message}"
-            print(f"error: {message}", file=sys.stderr)
+            print(f"error: {message}{wrong_kind(source, 'structure')}", file=sys.stderr)
     if not results:
         return 2
     buffer = io.StringIO()

@@ -8,9 +8,9 @@ Usage::
 
 The reader is chosen from the file name first (``*.cif``, ``POSCAR*``,
 ``feff.inp``, ...) and, when the name says nothing, by sniffing the first
-kilobytes of the file. Readers live in submodules and are named in
-:data:`_READERS` by module path and function name, so importing this package
-stays cheap: pymatgen and ASE are imported only when a file of their format is
+kilobytes of the file, by the registry in :mod:`model_core.formats`. Readers
+live in submodules, named there by module path and function name, so importing
+this package stays cheap: pymatgen and ASE are imported only when a file of their format is
 actually read.
 
 Every failure (missing file, empty file, corrupt content, disorder, too many
@@ -20,12 +20,11 @@ is one line naming the file.
 
 from __future__ import annotations
 
-import fnmatch
-import importlib
 import re
 from pathlib import Path
 from typing import Callable
 
+from model_core import formats
 from model_core.io.errors import StructureReadError
 from model_core.types import Structure
 
@@ -45,105 +44,30 @@ __all__ = [
 #: the application.
 MAX_ATOMS = 200_000
 
-#: Formats offered in file dialogs: (name, file-name patterns, description).
-#: Patterns are case-insensitive globs matched against the file name only.
-#: Descriptions avoid parentheses so Qt's filter parser finds the pattern group.
+#: Formats offered in file dialogs: (name, file-name patterns, description), from
+#: the registry in :mod:`model_core.formats`.
 SUPPORTED_FORMATS: list[tuple[str, tuple[str, ...], str]] = [
-    ("cif", ("*.cif", "*.mcif"), "Crystallographic Information File"),
-    ("vasp", ("POSCAR*", "CONTCAR*", "*.vasp", "*.poscar"), "VASP POSCAR/CONTCAR"),
-    ("xyz", ("*.xyz",), "XYZ, element symbols or atomic numbers"),
-    ("extxyz", ("*.extxyz",), "Extended XYZ"),
-    ("feff", ("feff.inp", "*.inp"), "FEFF input, POTENTIALS and ATOMS cards"),
-    ("pdb", ("*.pdb", "*.ent"), "Protein Data Bank"),
-    ("ase", ("*.traj", "*.xsf", "*.cell", "*.gen", "*.cube", "*.pwi", "*.res", "*.sdf",
-             "*.mol", "*.gjf", "*.com", "geometry.in"), "Other formats read by ASE"),
-]
+    (entry.name, entry.globs, entry.description) for entry in formats.STRUCTURE_FORMATS.values()]
 
 # name -> (module, function). Each function takes a Path and returns a Structure
 # (source and name are filled in by read_structure).
 _READERS: dict[str, tuple[str, str]] = {
-    "cif": ("model_core.io.cif", "read_cif"),
-    "vasp": ("model_core.io.ase_formats", "read_poscar"),
-    "xyz": ("model_core.io.xyz", "read_xyz"),
-    "extxyz": ("model_core.io.xyz", "read_xyz"),
-    "feff": ("model_core.io.feff", "read_feff_inp"),
-    "pdb": ("model_core.io.ase_formats", "read_pdb"),
-    "ase": ("model_core.io.ase_formats", "read_with_ase"),
-}
-
-# Patterns that say nothing definite about the content: the file is sniffed.
-_AMBIGUOUS_PATTERNS = {"*.inp"}
+    entry.name: tuple(entry.reader.split(":")) for entry in formats.STRUCTURE_FORMATS.values()}
 
 # Generic file and directory names: a structure called "POSCAR" or "feff.inp"
 # is named after the folders that hold it instead.
 _GENERIC_FILES = re.compile(r"^(poscar|contcar|feff\.inp|geometry\.in)$", re.IGNORECASE)
 _GENERIC_DIRS = re.compile(r"feff|xanes|^calc|^run$|^input$|^relax", re.IGNORECASE)
 
-_SNIFF_BYTES = 16384
-_FLOAT = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?"
-
 
 def format_filter() -> str:
-    """A Qt file-dialog filter listing every readable format.
+    """A Qt file-dialog filter listing every readable structure format.
 
     Returns:
         ``"Structures (*.cif ... POSCAR* ...);;Crystallographic Information File
         (*.cif *.mcif);;...;;All files (*)"`` (plain text, no Qt import).
     """
-    every: list[str] = []
-    parts: list[str] = []
-    for _, patterns, description in SUPPORTED_FORMATS:
-        for pattern in patterns:
-            if pattern not in every:
-                every.append(pattern)
-        parts.append(f"{description} ({' '.join(patterns)})")
-    return ";;".join([f"Structures ({' '.join(every)})", *parts, "All files (*)"])
-
-
-def _pattern_rank(pattern: str) -> int:
-    # Exact names ("feff.inp") beat extensions ("*.cif"), which beat prefixes
-    # ("POSCAR*"), so "POSCAR.cif" is read as a CIF and "feff.inp" never sniffed.
-    if not any(c in pattern for c in "*?["):
-        return 0
-    if pattern.startswith("*.") and not any(c in pattern[2:] for c in "*?["):
-        return 1
-    return 2
-
-
-_RANKED_PATTERNS: list[tuple[int, str, str]] = sorted(
-    (_pattern_rank(p), p, name) for name, patterns, _ in SUPPORTED_FORMATS for p in patterns)
-
-
-def _format_from_name(path: Path) -> str | None:
-    file_name = path.name.lower()
-    for _, pattern, name in _RANKED_PATTERNS:
-        if fnmatch.fnmatchcase(file_name, pattern.lower()):
-            return None if pattern in _AMBIGUOUS_PATTERNS else name
-    return None
-
-
-def _sniff(text: str) -> str | None:
-    """Guess a format from the start of a text file (None when nothing fits)."""
-    lines = [line.rstrip() for line in text.splitlines()]
-    upper = text.upper()
-    # FEFF: both cards must be present; "ATOMS" alone is too common a word.
-    if re.search(r"^\s*POTENTIALS\b", upper, re.MULTILINE) and re.search(r"^\s*ATOMS\b", upper, re.MULTILINE):
-        return "feff"
-    if re.search(r"^\s*data_", text, re.MULTILINE) and ("_cell_length" in text or "_atom_site" in text):
-        return "cif"
-    if re.search(r"^(ATOM  |HETATM|CRYST1)", text, re.MULTILINE):
-        return "pdb"
-    if len(lines) >= 3 and re.fullmatch(r"\s*\d+\s*", lines[0]):
-        if "lattice=" in lines[1].lower() or "properties=" in lines[1].lower():
-            return "extxyz"
-        # First column: a symbol or label ("Fe", "Fe1") or an atomic number ("26").
-        if re.fullmatch(rf"\s*(?:[A-Za-z]{{1,3}}\w*|\d{{1,3}})\s+{_FLOAT}\s+{_FLOAT}\s+{_FLOAT}.*", lines[2]):
-            return "xyz"
-    # POSCAR: a title, a scale factor, then three lattice vectors.
-    if len(lines) >= 5 and re.fullmatch(rf"\s*{_FLOAT}(\s+{_FLOAT}){{0,2}}\s*", lines[1]) and all(
-            re.fullmatch(rf"\s*{_FLOAT}\s+{_FLOAT}\s+{_FLOAT}\s*", line) for line in lines[2:5]):
-        return "vasp"
-    return None
+    return formats.file_filter("structure")
 
 
 def detect_format(path: str | Path) -> str:
@@ -152,18 +76,7 @@ def detect_format(path: str | Path) -> str:
     The file name decides when it is specific; otherwise the content is sniffed,
     and anything unrecognised goes to ASE's own format detection ("ase").
     """
-    path = Path(path)
-    name = _format_from_name(path)
-    if name is not None:
-        return name
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
-    except OSError:
-        return "ase"
-    if b"\x00" in head:  # binary (e.g. an ASE .traj without its extension)
-        return "ase"
-    return _sniff(head.decode("utf-8", errors="replace")) or "ase"
+    return formats.structure_format(path)
 
 
 def display_name(path: str | Path) -> str:
@@ -194,8 +107,7 @@ def display_name(path: str | Path) -> str:
 
 
 def _reader(name: str) -> Callable[[Path], Structure]:
-    module_name, function_name = _READERS[name]
-    return getattr(importlib.import_module(module_name), function_name)
+    return formats.load_reader(formats.STRUCTURE_FORMATS[name])
 
 
 def read_structure(path: str | Path, format: str | None = None) -> Structure:

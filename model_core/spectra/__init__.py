@@ -3,8 +3,10 @@
 Submodules (import them directly; this package imports nothing heavy):
     simulated: parsers for simulated spectra (FEFF ``xmu.dat``, FDMNES outputs).
     measured: :func:`~model_core.spectra.measured.read_measured` for XDI, Athena
-        projects, column/CSV files, FEFF and FDMNES outputs, with repairs and
-        :class:`~model_core.spectra.measured.MeasuredReadError`.
+        projects, column/CSV files, KEK-PF 9809 beamline files, FEFF and FDMNES
+        outputs (one reader module per format family), with channel guessing,
+        repairs, :func:`~model_core.spectra.measured.inspect_columns` for an
+        import preview and :class:`~model_core.spectra.measured.MeasuredReadError`.
     normalize: edge-step normalization with larch's ``pre_edge``
         (:class:`~model_core.spectra.normalize.NormParams`, ``normalize``).
     align: broadening, derivative cross-correlation alignment, similarity metrics,

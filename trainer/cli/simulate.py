@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from model_core.cli.common import add_site_options, fail
+from model_core.cli.common import add_site_options, error_message, fail, require_paths, wrong_kind
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail("--workers must be at least 1")
     if args.timeout is not None and not args.timeout > 0:
         fail("--timeout must be positive")
+    require_paths(args.inputs)
 
     from model_core.io import StructureReadError, read_structure
     from model_core.sites import select_sites
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             structure = read_structure(path)
         except StructureReadError as exc:
-            fail(str(exc))
+            fail(error_message(exc, [path]) + wrong_kind(path, "structure"))
         try:
             selection = select_sites(structure, element=args.element, sites=args.sites)
         except ValueError as exc:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from model_core.cli.common import fail
+from model_core.cli.common import fail, require_paths
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    require_paths([args.config])
     from trainer.config import load_train_config
 
     overrides = list(args.overrides)

@@ -97,3 +97,32 @@ def test_ensemble_model_adds_a_spread_column(files, capsys):
     assert any("ensemble_members: 2" in m for m in meta)
     spread = np.array([r[-1] for r in rows[1:]], dtype=float)
     assert (spread >= 0).all() and spread.max() > 0
+
+
+def test_errors_name_paths_as_given_and_spectra_get_a_hint(files, capsys, monkeypatch):
+    model, cif, tmp = files
+    monkeypatch.chdir(tmp)
+    (tmp / "sub").mkdir()
+    (tmp / "sub" / "broken.cif").write_text("this is not a CIF")
+    (tmp / "cu.xdi").write_text("# XDI/1.0\n# Column.1: energy eV\n# ///\n8979 1\n")
+    assert run(["./sub/broken.cif", "cu.xdi", "missing.cif", "--model", str(model)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    # The missing file is reported first, before anything is read or imported.
+    assert errors[0] == "error: missing.cif: file not found"
+    assert errors[1].startswith("error: ./sub/broken.cif: ")
+    assert errors[2].startswith("error: cu.xdi: ") and "measured spectrum" in errors[2]
+
+
+def test_missing_input_fails_fast_without_importing_torch(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\nfrom model_core.cli.predict import run\ncode = run(['nowhere/CuO.cif'])\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'larch', 'pymatgen', 'ase'})\n"
+            "print(heavy)\nsys.exit(code)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[3])
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: nowhere/CuO.cif: file not found"
+    assert result.stdout.strip() == "[]"

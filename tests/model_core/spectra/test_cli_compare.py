@@ -150,3 +150,81 @@ def test_with_a_real_measured_file(shared_dir: Path, inputs, capsys) -> None:
     assert summary["e0"] == pytest.approx(8979.0, abs=5.0)
     assert summary["channel"] == "transmission -ln(itrans/i0)"
     assert abs(summary["shift_ev"]) < 30
+
+
+def test_window_accepts_a_negative_low_end_as_its_own_word(inputs, capsys) -> None:
+    structure, measured = inputs
+    for window in (["--window", "-20,60"], ["--window=-20,60"]):
+        cli.main([str(structure), "--measured", str(measured), "--json", "--element", "Cu", *window],
+                 predictor_factory=_factory(FakePredictor()))
+        summary = json.loads(capsys.readouterr().out)
+        lo, hi = summary["window_ev"]
+        assert lo >= summary["e0"] - 20 - 1e-6 and hi <= summary["e0"] + 60 + 1e-6
+
+
+def test_columns_option_when_guessing_fails(inputs, tmp_path: Path, capsys) -> None:
+    structure, _ = inputs
+    energy = np.linspace(8879.0, 9179.0, 601)
+    mon = np.full_like(energy, 1.0e5)
+    det = mon * np.exp(-edge_mu(energy))
+    path = tmp_path / "scan.dat"
+    path.write_text("# E mon det\n" + "".join(f"{e:.2f} {a:.1f} {b:.3f}\n" for e, a, b in zip(energy, mon, det)))
+    _expect_exit_2([str(structure), "--measured", str(path)], capsys, "choose the columns")
+    for spec in ("energy=1,i0=mon,it=det", "i0=2,it=3", "energy=E,i0=MON,it=3"):
+        cli.main([str(structure), "--measured", str(path), "--json", "--element", "Cu", "--columns", spec],
+                 predictor_factory=_factory(FakePredictor()))
+        captured = capsys.readouterr()
+        summary = json.loads(captured.out)
+        assert summary["channel"] == "transmission -ln(det/mon)", spec
+        assert summary["e0"] == pytest.approx(8979.0, abs=1.5)
+        # Every warning is one line on stderr, in --json mode too.
+        assert all(f"warning: {w}" in captured.err for w in summary["warnings"])
+    _expect_exit_2([str(structure), "--measured", str(path), "--columns", "mu=7"], capsys,
+                   "column 7 does not exist")
+    with pytest.raises(SystemExit) as exc:
+        cli.main([str(structure), "--measured", str(path), "--columns", "energy=1"])
+    assert exc.value.code == 2
+    assert "exactly one of mu=, it= or if=" in capsys.readouterr().err
+
+
+def test_bl9a_file_compares_with_its_guess(inputs, tmp_path: Path, capsys) -> None:
+    from tests.model_core.spectra.beamline_files import write_bl9a
+
+    structure, _ = inputs
+    write_bl9a(tmp_path / "cu_fl.dat")
+    cli.main([str(structure), "--measured", str(tmp_path / "cu_fl.dat"), "--json", "--element", "Cu"],
+             predictor_factory=_factory(FakePredictor()))
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["channel"] == "fluorescence SCA1+SCA2+SCA3/I0"
+    assert summary["e0"] == pytest.approx(8979.0, abs=1.5)
+    assert "warning: energy from the monochromator angle 'Angle(o)'" in captured.err
+
+
+def test_errors_name_paths_as_given(inputs, tmp_path: Path, capsys, monkeypatch) -> None:
+    structure, measured = inputs
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.xyz").write_text("not a structure\n")
+    err = _expect_exit_2(["./sub/bad.xyz", "--measured", str(measured)], capsys, "./sub/bad.xyz: ")
+    assert err.startswith("error: ./sub/bad.xyz: ")
+    err = _expect_exit_2([str(structure), "--measured", "./sub/none.xdi"], capsys, "./sub/none.xdi")
+    assert err == "error: ./sub/none.xdi: file not found"
+    err = _expect_exit_2([str(measured), "--measured", str(structure)], capsys, "structure file")
+
+
+def test_missing_paths_fail_fast_without_slow_imports(inputs) -> None:
+    import subprocess
+    import sys
+
+    structure, _ = inputs
+    code = ("import sys\nfrom model_core.cli import compare\ntry:\n"
+            f"    compare.main([{str(structure)!r}, '--measured', 'nowhere.xdi'])\n"
+            "except SystemExit as exc:\n    code = exc.code\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'larch', 'pymatgen', 'ase'})\n"
+            "print(heavy)\nsys.exit(code)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[3])
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: nowhere.xdi: file not found"
+    assert result.stdout.strip() == "[]"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_core.spectra import measured as measured_module
+from model_core.spectra.measured import athena as athena_module
 from model_core.spectra.measured import (ChannelChoice, MeasuredReadError, detect_measured_format,
                                          list_athena_groups, read_measured)
 from model_core.spectra.normalize import NormalizationError, normalize
@@ -240,7 +240,7 @@ def _one_line(exc: pytest.ExceptionInfo, path: Path) -> str:
 
 
 def test_missing_and_empty_files(tmp_path: Path) -> None:
-    with pytest.raises(MeasuredReadError, match="no such file") as exc:
+    with pytest.raises(MeasuredReadError, match="file not found") as exc:
         read_measured(tmp_path / "absent.xdi")
     _one_line(exc, tmp_path / "absent.xdi")
     empty = tmp_path / "empty.dat"
@@ -369,7 +369,7 @@ def test_athena_no_usable_group_with_mocked_reader(tmp_path: Path, monkeypatch: 
 
     path = tmp_path / "mock.prj"
     path.write_text("# Athena project file -- mocked\n")
-    monkeypatch.setattr(measured_module, "_load_athena", lambda p: {"empty": Empty()})
+    monkeypatch.setattr(athena_module, "_load_athena", lambda p: {"empty": Empty()})
     with pytest.raises(MeasuredReadError, match="no usable group"):
         read_measured(path)
 
