@@ -15,10 +15,10 @@ def test_command_line_opens_the_structure_and_imports_the_spectrum(qtbot, window
     spectrum = write_xdi(tmp_path / "cu_metal_rt.xdi")
     state = window.state
     opened, imported, errors = [], [], []
-    state.fileOpened.connect(opened.append)
-    state.measuredOpened.connect(imported.append)
-    state.errorMessage.connect(errors.append)
-    with qtbot.waitSignals([state.fileOpened, state.measuredOpened], timeout=60000):
+    state.structures.fileOpened.connect(opened.append)
+    state.measured.measuredOpened.connect(imported.append)
+    state.messages.errorMessage.connect(errors.append)
+    with qtbot.waitSignals([state.structures.fileOpened, state.measured.measuredOpened], timeout=60000):
         schedule_startup(state, window, _parse([structure, spectrum]))
     assert opened == [structure] and imported == [spectrum]
     assert not errors, errors
@@ -36,7 +36,7 @@ def test_open_dialog_routes_a_spectrum_to_the_measured_import(qtbot, window, tmp
         return [spectrum], ""
 
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(pick))
-    with qtbot.waitSignal(window.state.measuredOpened, timeout=60000) as blocker:
+    with qtbot.waitSignal(window.state.measured.measuredOpened, timeout=60000) as blocker:
         window.open_dialog()
     assert blocker.args == [spectrum] and window.structure_list.count() == 0
     assert offered == [window.state.backend.format_filter()]
