@@ -130,10 +130,4 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def ensure_dir(path: str | Path) -> Path:
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 __all__: Sequence[str] = ["EvalResult", "evaluate", "write_per_spectrum_csv", "plot_examples", "format_metrics"]

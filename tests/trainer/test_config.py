@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from trainer.config import load_train_config
-from trainer.train import SCHEDULES
+from trainer.config import SCHEDULES
 
 PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 

@@ -113,9 +113,9 @@ def test_weight_average_is_what_is_validated_and_saved(config_path):
 def test_ema_warmup_forgets_the_initial_weights_quickly():
     import torch
 
-    from trainer.train import _ema_with_warmup
+    from trainer.schedules import ema_with_warmup
 
-    update = _ema_with_warmup(0.999)
+    update = ema_with_warmup(0.999)
     averaged = [torch.zeros(3)]
     for n in range(50):
         update(averaged, [torch.ones(3)], torch.tensor(n))
@@ -124,7 +124,7 @@ def test_ema_warmup_forgets_the_initial_weights_quickly():
 
 
 def test_extra_training_ids_never_share_a_material_with_validation(config_path):
-    from trainer.train import split_indices
+    from trainer.splits import split_indices
 
     ids = ["a_000", "a_001", "b_000", "c_000", "c_001", "d_000"]
     groups = [i.split("_")[0] for i in ids]

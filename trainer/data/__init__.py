@@ -10,7 +10,7 @@ Modules:
 
 from trainer.data.records import SpectrumRecord
 from trainer.data.sources import LoadReport, load_records, read_splits
-from trainer.data.preprocess import Normalization, normalize, interpolate_to_grid, screen
+from trainer.data.preprocess import Normalization, normalize, interpolate_to_grid
 from trainer.data.dataset import PreparedDataset, prepare_dataset
 
 __all__ = [
@@ -23,5 +23,4 @@ __all__ = [
     "normalize",
     "prepare_dataset",
     "read_splits",
-    "screen",
 ]

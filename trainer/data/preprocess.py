@@ -28,11 +28,9 @@ and runaway tails.
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,9 +45,7 @@ __all__ = [
     "interpolate_to_grid",
     "normalize",
     "prepare_record",
-    "screen",
     "screen_spectrum",
-    "write_dropped_csv",
 ]
 
 MODES = ("none", "feff", "post_mean", "edge_step")
@@ -312,33 +308,3 @@ def prepare_record(record: SpectrumRecord, grid: EnergyGrid, norm: Normalization
         if reason is not None:
             raise PreprocessError(reason)
     return on_grid, info
-
-
-def screen(records: Sequence[SpectrumRecord], grid: EnergyGrid, norm: Normalization = Normalization(),
-           criteria: ScreenCriteria = ScreenCriteria()) -> tuple[list[SpectrumRecord], list[tuple[str, str]]]:
-    """Split records into usable ones and (id, reason) of the rejected.
-
-    Each record is normalized, interpolated to ``grid`` and screened there
-    (normalization failures and grid coverage count as reasons too).
-    """
-    kept: list[SpectrumRecord] = []
-    dropped: list[tuple[str, str]] = []
-    for record in records:
-        try:
-            prepare_record(record, grid, norm, criteria)
-        except PreprocessError as exc:
-            dropped.append((record.record_id, str(exc)))
-        else:
-            kept.append(record)
-    return kept, dropped
-
-
-def write_dropped_csv(path: str | Path, dropped: Iterable[tuple[str, str]]) -> Path:
-    """Write ``record_id,reason`` rows for the dropped records."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["record_id", "reason"])
-        writer.writerows(dropped)
-    return path
