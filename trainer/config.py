@@ -10,12 +10,11 @@ import yaml
 
 from model_core.config import (GraphConfig, ModelConfig, apply_overrides, check_choices, from_dict,
                                resolve_model_cutoff, to_dict)
+from model_core.spectra.normalize import TargetMode
 
 #: Names of the learning-rate schedules (see :class:`OptimConfig`).
 Schedule = Literal["plateau", "cosine"]
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
-#: Names of the training-target normalizations (see :mod:`model_core.spectra.normalize`).
-NormalizationMode = Literal["none", "feff", "post_mean", "edge_step"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class DataConfig:
     source: str = ""
     element: str = ""
     edge: str = "K"
-    normalization: NormalizationMode = "feff"
+    normalization: TargetMode = "feff"
     train_ids: str = ""
     val_ids: str = ""
     extra_train_ids: tuple[str, ...] = ()

@@ -33,6 +33,7 @@ import torch
 from model_core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model_core.config import apply_overrides, to_dict
 from model_core.nn.model import XANE3
+from model_core.spectra.normalize import TARGET_DESCRIPTIONS
 from trainer.config import TrainConfig, dump_train_config
 from trainer.loss import composite_loss, spectrum_metrics
 from trainer.schedules import ema_with_warmup, make_scheduler, step_scheduler
@@ -40,10 +41,6 @@ from trainer.splits import load_splits
 
 Logger = Callable[[str], None]
 
-NORMALIZATION_DESCRIPTIONS = {
-    "feff": "FEFF's own normalization (mu divided by its value at edge+50 eV): post-edge ~1",
-    "edge_step": "pre-edge line subtracted, divided by the edge step from a post-edge fit: pre-edge ~0, post-edge ~1",
-}
 
 
 def _seed_everything(seed: int) -> None:
@@ -81,7 +78,7 @@ def make_checkpoint(config: TrainConfig, state_dict, element: str, train_mean: n
         state_dict={k: v.detach().cpu().clone() for k, v in state_dict.items()},
         element=element, edge=config.data.edge, trained=True,
         normalization={"mode": config.data.normalization,
-                       "description": NORMALIZATION_DESCRIPTIONS.get(config.data.normalization, "")},
+                       "description": TARGET_DESCRIPTIONS.get(config.data.normalization, "")},
         e0_mean_ev=e0_mean, e0_std_ev=e0_std, train_mean_spectrum=train_mean,
         provenance=provenance, metrics=metrics,
     )

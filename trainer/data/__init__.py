@@ -4,23 +4,22 @@
 Modules:
     records: :class:`SpectrumRecord`, one absorber site with its raw spectrum.
     sources: directory/archive readers (FEFF and XANESNET-FDMNES layouts), splits.
-    preprocess: normalization, interpolation to the model grid, screening.
+    preprocess: interpolation to the model grid, screening (targets are normalized by
+        :func:`model_core.spectra.normalize.normalize_target`).
     dataset: :func:`prepare_dataset` -> :class:`PreparedDataset` (cached on disk).
 """
 
 from trainer.data.records import SpectrumRecord
 from trainer.data.sources import LoadReport, load_records, read_splits
-from trainer.data.preprocess import Normalization, normalize, interpolate_to_grid
+from trainer.data.preprocess import interpolate_to_grid
 from trainer.data.dataset import PreparedDataset, prepare_dataset
 
 __all__ = [
     "LoadReport",
-    "Normalization",
     "PreparedDataset",
     "SpectrumRecord",
     "interpolate_to_grid",
     "load_records",
-    "normalize",
     "prepare_dataset",
     "read_splits",
 ]

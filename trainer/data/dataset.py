@@ -31,7 +31,8 @@ import numpy as np
 
 from model_core.config import EnergyGrid, GraphConfig
 from model_core.graph import AbsorberGraph, build_graphs
-from trainer.data.preprocess import Normalization, PreprocessError, ScreenCriteria, prepare_record
+from model_core.spectra.normalize import TargetNormalization
+from trainer.data.preprocess import PreprocessError, ScreenCriteria, prepare_record
 from trainer.data.records import SpectrumRecord
 from trainer.data.sources import LoadReport, iter_records, open_source, read_splits, source_fingerprint
 
@@ -242,7 +243,7 @@ def _report_from_arrays(data: dict[str, np.ndarray]) -> LoadReport:
 # Preparation
 # ---------------------------------------------------------------------------
 
-def cache_key(source: str | Path, grid: EnergyGrid, graph_config: GraphConfig, normalization: Normalization,
+def cache_key(source: str | Path, grid: EnergyGrid, graph_config: GraphConfig, normalization: TargetNormalization,
               screen: bool, criteria: ScreenCriteria, element: str | None, tolerance_ev: float,
               ids: Iterable[str] | None = None) -> str:
     """Hex digest identifying one preparation (see the module docstring)."""
@@ -265,7 +266,7 @@ def _source_stem(source: str | Path) -> str:
 
 
 def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphConfig = GraphConfig(),
-                    normalization: Normalization | str = "edge_step", screen: bool = True,
+                    normalization: TargetNormalization | str = "edge_step", screen: bool = True,
                     element: str | None = None, cache_dir: str | Path | None = None,
                     progress: bool = True, criteria: ScreenCriteria = ScreenCriteria(),
                     tolerance_ev: float = 2.5, ids: Iterable[str] | None = None,
@@ -277,7 +278,7 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
             ``.npz`` written by :meth:`PreparedDataset.save` (a cache file copied elsewhere).
         grid: model energy grid (eV relative to the edge).
         graph_config: crop / edge radii for :func:`model_core.graph.build_graphs`.
-        normalization: a :class:`Normalization` or just its mode name.
+        normalization: a :class:`TargetNormalization` or just its mode name.
         screen: apply :func:`trainer.data.preprocess.screen_spectrum`.
         element: absorbing element (filter for FEFF, absorber for FDMNES).
         cache_dir: where the ``.npz`` cache and the ``-report.csv`` of unreadable and
@@ -295,7 +296,7 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
         ValueError: the source cannot be opened or yields no usable record.
     """
     if isinstance(normalization, str):
-        normalization = Normalization(mode=normalization)
+        normalization = TargetNormalization(mode=normalization)
     ids = None if ids is None else list(ids)
     if str(source).lower().endswith(".npz"):
         return _load_prepared(Path(source), grid, graph_config, normalization, element, ids)
@@ -349,7 +350,7 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
     return dataset, report
 
 
-def _load_prepared(path: Path, grid: EnergyGrid, graph_config: GraphConfig, normalization: Normalization,
+def _load_prepared(path: Path, grid: EnergyGrid, graph_config: GraphConfig, normalization: TargetNormalization,
                    element: str | None, ids: list[str] | None) -> tuple[PreparedDataset, LoadReport]:
     """A dataset prepared earlier (a cache ``.npz`` copied elsewhere, e.g. to a GPU machine
     without the raw data), checked against the requested grid, graph and normalization so
