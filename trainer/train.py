@@ -25,7 +25,7 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -37,9 +37,7 @@ from model_core.spectra.normalize import TARGET_DESCRIPTIONS
 from trainer.config import TrainConfig, dump_train_config
 from trainer.loss import composite_loss, spectrum_metrics
 from trainer.schedules import ema_with_warmup, make_scheduler, step_scheduler
-from trainer.splits import load_splits
-
-Logger = Callable[[str], None]
+from trainer.splits import Logger, load_splits
 
 
 

@@ -11,13 +11,23 @@ Two normalizations live here, because they must give the same curve where both a
   curve 1, ``(mu - pre(E)) / step`` with the step at the edge) with windows and
   fallbacks chosen for short ranges.
 
-On simulated spectra the two agree: the edge-step target normalization and
-:func:`normalize` with larch's automatic windows differ by at most
-:data:`AGREEMENT_TOLERANCE` (max absolute difference in normalized units over the
-data) on the shipped FEFF and FDMNES datasets and on synthetic spectra, checked by
-``tests/model_core/spectra/test_normalize_agreement.py``. FEFF's own normalization
-(mode ``"feff"``, mu divided by its value near edge + 50 eV) is a different scale and
-agrees with edge-step normalization only roughly (:data:`FEFF_AGREEMENT_TOLERANCE`).
+On simulated spectra the two agree (``tests/model_core/spectra/test_normalize_agreement.py``):
+
+* a spectrum normalized by :func:`normalize` over a long, measured-like range and its
+  -15..+60 eV crop normalized by :func:`normalize_target` ("edge_step") differ by at
+  most :data:`AGREEMENT_TOLERANCE` (max absolute difference, normalized units) on
+  the crop (synthetic spectra: 0.002);
+* on the FDMNES spectra of the shipped Fe dataset, "edge_step" and :func:`normalize`
+  given the same windows (:func:`target_norm_params`) differ by at most
+  :data:`AGREEMENT_TOLERANCE` (0.035 measured over 40 spectra).
+
+They must differ where larch's pre-edge line would be fitted on the rise: FEFF spectra
+start ~11 eV below the edge, and the window below -5 eV already climbs, so larch's
+line, extrapolated, swamps the spectrum; the target fit then falls back to a constant
+pre-edge. FEFF's own normalization (mode "feff": mu divided by the atomic background
+near edge + 50 eV) is another scale: on 400 Cu sites its edge step is 0.69-0.91
+(1st-99th percentile) of FEFF's unit, and "feff" and "edge_step" targets differ by
+0.2 (median) up to :data:`FEFF_AGREEMENT_TOLERANCE`.
 
 Usage (measured spectra)::
 
@@ -44,13 +54,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from model_core.config import check_choices
+from model_core.config import ConfigError, check_choices
 from model_core.spectra.larch_compat import import_larch, preserved_global_state
 from model_core.types import Spectrum
 
 __all__ = ["AGREEMENT_TOLERANCE", "FEFF_AGREEMENT_TOLERANCE", "MIN_POST_EDGE_EV", "MIN_PRE_EDGE_EV",
            "NormParams", "NormResult", "NormalizationError", "TARGET_DESCRIPTIONS", "TargetMode",
-           "TargetNormalization", "find_e0", "normalize", "normalize_target"]
+           "TargetNormalization", "find_e0", "normalize", "normalize_target", "target_norm_params"]
 
 #: The data must extend at least this far below / above E0 (eV) to be normalized:
 #: a pre-edge line and a post-edge curve need some data to be fitted to.
@@ -296,9 +306,10 @@ def normalize(energy_ev: np.ndarray, mu: np.ndarray, params: NormParams | None =
 
 #: Largest difference (normalized units) between the edge-step target normalization
 #: and :func:`normalize` on simulated spectra (see the module docstring).
-AGREEMENT_TOLERANCE = 0.1
-#: The same for FEFF's own normalization (mode "feff") against :func:`normalize`.
-FEFF_AGREEMENT_TOLERANCE = 0.2
+AGREEMENT_TOLERANCE = 0.05
+#: Largest difference between FEFF's own normalization and the edge-step one (400 Cu
+#: FEFF spectra: 0.52).
+FEFF_AGREEMENT_TOLERANCE = 0.6
 
 TargetMode = Literal["none", "feff", "post_mean", "edge_step"]
 
@@ -330,9 +341,10 @@ class TargetNormalization:
         a constant when fewer than ``pre_edge_min_points`` points lie there, the first
         point when none), a polynomial of degree ``post_degree`` (a constant when too
         few points) to the post-edge (``E >= post_edge_min_ev``); ``step = post(0) -
-        pre(0)`` and ``norm = (mu - pre(E)) / step``. With ``use_larch`` xraylarch's
-        ``pre_edge`` (e0 = the edge, absolute energies) is tried first and the own
-        fit is the fallback; the method used is returned.
+        pre(0)`` and ``norm = (mu - pre(E)) / step``. With ``use_larch``, larch's
+        ``pre_edge`` (:func:`normalize` with :func:`target_norm_params`) is tried first
+        and the own fit is the fallback (as when larch's pre-edge line lands on the rise
+        of a FEFF spectrum); the method used is returned.
 
     The field values are part of the prepared-dataset cache key (keep them stable).
 
@@ -359,7 +371,7 @@ class TargetNormalization:
     def __post_init__(self) -> None:
         check_choices(self)
         if self.post_degree < 0 or self.post_degree > 3:
-            raise ValueError("post_degree must be 0..3")
+            raise ConfigError(f"post_degree: {self.post_degree!r} is not one of 0, 1, 2, 3")
 
 
 def _polyfit(x: np.ndarray, y: np.ndarray, degree: int) -> np.ndarray:
@@ -405,19 +417,27 @@ def _own_edge_step(energy: np.ndarray, mu: np.ndarray,
                         "pre_kind": pre_kind, "n_pre": n_pre, "n_post": int(post_mask.sum())}
 
 
+def target_norm_params(energy_rel: np.ndarray, norm: TargetNormalization, e_edge_abs: float) -> NormParams:
+    """The :func:`normalize` parameters of the "edge_step" target windows: E0 at the edge,
+    pre-edge line from the first point to ``pre_edge_max_ev``, post-edge polynomial of
+    ``post_degree`` from ``post_edge_min_ev`` to ``post_edge_max_ev`` (or the last point),
+    not flattened."""
+    energy = np.asarray(energy_rel, dtype=np.float64)
+    post_max = energy[-1] if norm.post_edge_max_ev is None else min(norm.post_edge_max_ev, energy[-1])
+    return NormParams(e0=float(e_edge_abs), pre1=float(energy[0]), pre2=float(norm.pre_edge_max_ev),
+                      norm1=float(norm.post_edge_min_ev), norm2=float(post_max), nnorm=int(norm.post_degree),
+                      flatten=False)
+
+
 def _larch_edge_step(energy: np.ndarray, mu: np.ndarray, norm: TargetNormalization,
                      e_edge_abs: float) -> tuple[np.ndarray, dict[str, Any]]:
-    larch = import_larch()
-    group = larch.Group(energy=energy + e_edge_abs, mu=mu)
-    post_max = energy[-1] if norm.post_edge_max_ev is None else min(norm.post_edge_max_ev, energy[-1])
-    with preserved_global_state():
-        larch.xafs.pre_edge(group, e0=e_edge_abs, pre1=float(energy[0]), pre2=float(norm.pre_edge_max_ev),
-                            norm1=float(norm.post_edge_min_ev), norm2=float(post_max),
-                            nnorm=int(norm.post_degree), make_flat=False)
-    step = float(group.edge_step)
-    if not math.isfinite(step) or step <= 0 or not np.all(np.isfinite(group.norm)):
-        raise NormalizationError(f"larch edge step not usable ({step:.3g})")
-    return np.asarray(group.norm, dtype=np.float64), {"method": "larch", "step": step}
+    result = normalize(energy + e_edge_abs, mu, target_norm_params(energy, norm, e_edge_abs))
+    line = result.pre_edge_line
+    if abs(line[-1] - line[0]) > result.edge_step:
+        # The rule of the own fit: a pre-edge line that changes by more than the edge
+        # step over the data was fitted on the rise.
+        raise NormalizationError("larch's pre-edge line is steeper than the edge step")
+    return np.asarray(result.norm, dtype=np.float64), {"method": "larch", "step": result.edge_step}
 
 
 def normalize_target(energy_rel: np.ndarray, mu: np.ndarray, norm: TargetNormalization,

@@ -243,9 +243,9 @@ def _report_from_arrays(data: dict[str, np.ndarray]) -> LoadReport:
 # Preparation
 # ---------------------------------------------------------------------------
 
-def cache_key(source: str | Path, grid: EnergyGrid, graph_config: GraphConfig, normalization: TargetNormalization,
-              screen: bool, criteria: ScreenCriteria, element: str | None, tolerance_ev: float,
-              ids: Iterable[str] | None = None) -> str:
+def cache_key(source: str | Path, grid: EnergyGrid, graph_config: GraphConfig,
+              normalization: TargetNormalization, screen: bool, criteria: ScreenCriteria,
+              element: str | None, tolerance_ev: float, ids: Iterable[str] | None = None) -> str:
     """Hex digest identifying one preparation (see the module docstring)."""
     payload = {
         "source": source_fingerprint(source), "grid": dataclasses.asdict(grid),
@@ -350,8 +350,9 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
     return dataset, report
 
 
-def _load_prepared(path: Path, grid: EnergyGrid, graph_config: GraphConfig, normalization: TargetNormalization,
-                   element: str | None, ids: list[str] | None) -> tuple[PreparedDataset, LoadReport]:
+def _load_prepared(path: Path, grid: EnergyGrid, graph_config: GraphConfig,
+                   normalization: TargetNormalization, element: str | None,
+                   ids: list[str] | None) -> tuple[PreparedDataset, LoadReport]:
     """A dataset prepared earlier (a cache ``.npz`` copied elsewhere, e.g. to a GPU machine
     without the raw data), checked against the requested grid, graph and normalization so
     that a model is never trained on a preparation it was not configured for."""
