@@ -45,13 +45,14 @@ def evaluate(model: str, data: str, ids_file: str | None = None, device: str = "
     silently.
     """
     from model_core.inference import load_model
+    from model_core.spectra.normalize import target_normalization_from_record
     from trainer.data.dataset import prepare_dataset
 
     predictor = load_model(model, device=device)
     checkpoint = predictor.checkpoint
     dataset, report = prepare_dataset(
         data, grid=checkpoint.model_config.grid, graph_config=checkpoint.graph_config,
-        normalization=str(checkpoint.normalization.get("mode", "feff")), screen=screen,
+        normalization=target_normalization_from_record(checkpoint.normalization), screen=screen,
         element=checkpoint.element or None, cache_dir=cache_dir, progress=progress)
     indices = np.arange(len(dataset.ids))
     if ids_file:

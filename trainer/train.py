@@ -33,7 +33,7 @@ import torch
 from model_core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model_core.config import apply_overrides, to_dict
 from model_core.nn.model import XANE3
-from model_core.spectra.normalize import TARGET_DESCRIPTIONS
+from model_core.spectra.normalize import TargetNormalization, target_normalization_record
 from trainer.config import TrainConfig, dump_train_config
 from trainer.loss import composite_loss, spectrum_metrics
 from trainer.schedules import ema_with_warmup, make_scheduler, step_scheduler
@@ -70,13 +70,12 @@ def evaluate_model(model: torch.nn.Module, data: Sequence, batch_size: int = 64,
 
 def make_checkpoint(config: TrainConfig, state_dict, element: str, train_mean: np.ndarray,
                     e0_mean: float, e0_std: float, metrics: dict, provenance: dict) -> Checkpoint:
-    """The model_core checkpoint of a trained state (normalization recorded by name)."""
+    """The model_core checkpoint of a trained state (with the targets' normalization)."""
     return Checkpoint(
         model_config=config.model, graph_config=config.graph,
         state_dict={k: v.detach().cpu().clone() for k, v in state_dict.items()},
         element=element, edge=config.data.edge, trained=True,
-        normalization={"mode": config.data.normalization,
-                       "description": TARGET_DESCRIPTIONS.get(config.data.normalization, "")},
+        normalization=target_normalization_record(TargetNormalization(mode=config.data.normalization)),
         e0_mean_ev=e0_mean, e0_std_ev=e0_std, train_mean_spectrum=train_mean,
         provenance=provenance, metrics=metrics,
     )

@@ -50,17 +50,18 @@ import dataclasses
 import warnings
 from dataclasses import dataclass
 import math
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import numpy as np
 
-from model_core.config import ConfigError, check_choices
+from model_core.config import ConfigError, check_choices, from_dict, to_dict
 from model_core.spectra.larch_compat import import_larch, preserved_global_state
 from model_core.types import Spectrum
 
 __all__ = ["AGREEMENT_TOLERANCE", "FEFF_AGREEMENT_TOLERANCE", "MIN_POST_EDGE_EV", "MIN_PRE_EDGE_EV",
            "NormParams", "NormResult", "NormalizationError", "TARGET_DESCRIPTIONS", "TargetMode",
-           "TargetNormalization", "find_e0", "normalize", "normalize_target", "target_norm_params"]
+           "TargetNormalization", "find_e0", "normalize", "normalize_target", "target_norm_params",
+           "target_normalization_from_record", "target_normalization_record"]
 
 #: The data must extend at least this far below / above E0 (eV) to be normalized:
 #: a pre-edge line and a post-edge curve need some data to be fitted to.
@@ -372,6 +373,22 @@ class TargetNormalization:
         check_choices(self)
         if self.post_degree < 0 or self.post_degree > 3:
             raise ConfigError(f"post_degree: {self.post_degree!r} is not one of 0, 1, 2, 3")
+
+
+def target_normalization_record(norm: TargetNormalization) -> dict[str, Any]:
+    """What a checkpoint records of its targets' normalization: ``mode``, a
+    ``description`` and (since this version) every setting under ``params``."""
+    return {"mode": norm.mode, "description": TARGET_DESCRIPTIONS.get(norm.mode, ""),
+            "params": to_dict(norm)}
+
+
+def target_normalization_from_record(record: Mapping[str, Any]) -> TargetNormalization:
+    """The normalization a checkpoint's targets were made with (older checkpoints record
+    only the mode, whose other settings were the defaults; no record means "feff")."""
+    params = record.get("params")
+    if params:
+        return from_dict(TargetNormalization, params)
+    return TargetNormalization(mode=str(record.get("mode", "feff")))
 
 
 def _polyfit(x: np.ndarray, y: np.ndarray, degree: int) -> np.ndarray:

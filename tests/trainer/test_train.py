@@ -168,3 +168,14 @@ def test_resumed_run_equals_the_uninterrupted_one(config_path):
     assert float(resumed["optimizer"]["state"][0]["step"]) == 2 * float(steps)
     for key, value in uninterrupted["model"].items():
         assert torch.equal(resumed["model"][key], value), key
+
+
+def test_checkpoint_records_the_target_normalization(config_path):
+    from model_core.spectra.normalize import TargetNormalization, target_normalization_from_record
+
+    best = train(load_train_config(config_path, ["optim.epochs=1"]), log=lambda *_: None)
+    record = load_checkpoint(best).normalization
+    assert record["mode"] == "feff" and "FEFF" in record["description"]
+    assert target_normalization_from_record(record) == TargetNormalization(mode="feff")
+    # Checkpoints written before the settings were recorded give the defaults of their mode.
+    assert target_normalization_from_record({"mode": "edge_step"}) == TargetNormalization()
