@@ -175,7 +175,7 @@ class ModelConfig:
         """
         if "scalar_only" in data:
             data = dict(data)
-            if data.pop("scalar_only") in (True, "true", "True", 1):
+            if _coerce(bool, data.pop("scalar_only")):
                 data["l_max"] = 0
         return data
 

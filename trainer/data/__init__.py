@@ -3,7 +3,9 @@
 
 Modules:
     records: :class:`SpectrumRecord`, one absorber site with its raw spectrum.
-    sources: directory/archive readers (FEFF and XANESNET-FDMNES layouts), splits.
+    sources: every record of a source, whatever its layout (:func:`load_records`).
+    trees: a folder or an archive as a file tree; the load report; ``splits/`` id lists.
+    feff_source / fdmnes_source: the FEFF (OmniXAS, run folders) and XANESNET-FDMNES layouts.
     preprocess: interpolation to the model grid, screening (targets are normalized by
         :func:`model_core.spectra.normalize.normalize_target`).
     dataset: :func:`prepare_dataset` -> :class:`PreparedDataset` (cached on disk).
