@@ -56,3 +56,14 @@ def test_one_source_for_r_max(tmp_path):
 def test_legacy_scalar_only_in_yaml_and_overrides(tmp_path):
     assert load_train_config(_write(tmp_path, {"model": {"scalar_only": True}})).model.l_max == 0
     assert load_train_config(_write(tmp_path, {}), ["model.scalar_only=true"]).model.l_max == 0
+
+
+def test_train_cli_refuses_a_bad_name_in_one_line(tmp_path, capsys):
+    from trainer.cli.train import main
+
+    path = _write(tmp_path, {"data": {"source": str(tmp_path)}})
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(path), "--set", "optim.schedule=cosin"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("optim.schedule: 'cosin' is not one of 'plateau', 'cosine'") and "\n" not in err
