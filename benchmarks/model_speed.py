@@ -81,8 +81,8 @@ def main() -> None:
     variants = {
         "paper  32x0e+16x1o+8x2e, 4 blocks, uvu": ModelConfig(),
         "compact 32x0e+8x1o+4x2e, 3 blocks, uvu": ModelConfig(vector_channels=8, tensor_channels=4, num_blocks=3),
-        "scalar_only 32x0e, 4 blocks": ModelConfig(scalar_only=True),
-        "scalar_only 63x0e, 4 blocks": ModelConfig(scalar_only=True, scalar_channels=63),
+        "scalar_only 32x0e, 4 blocks": ModelConfig(l_max=0),
+        "scalar_only 63x0e, 4 blocks": ModelConfig(l_max=0, scalar_channels=63),
         "paper size, full (uvw) tensor product": ModelConfig(tensor_product="full"),
     }
     if args.skip_full:

@@ -31,7 +31,7 @@ def main() -> None:
     from model_core.nn.model import XANE3
     from trainer.config import load_train_config
     from trainer.loss import composite_loss
-    from trainer.train import load_splits
+    from trainer.splits import load_splits
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -11,12 +11,38 @@ import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from functools import lru_cache
+from typing import Any, Literal, Mapping, TypeVar
 
 import numpy as np
 import yaml
 
 T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message starts with the field's dotted name."""
+
+
+@lru_cache(maxsize=None)
+def _choices(cls: type) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """(field name, allowed values) of every ``Literal``-typed field of a dataclass."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, typing.get_args(hints[f.name])) for f in fields(cls)
+                 if typing.get_origin(hints[f.name]) is Literal)
+
+
+def check_choices(config: Any) -> None:
+    """Refuse a value of a ``Literal`` field that is not one of its names.
+
+    Raises:
+        ConfigError: e.g. "schedule: 'cosin' is not one of 'plateau', 'cosine'"
+            (:func:`from_dict` puts the dotted path of nested sections in front).
+    """
+    for name, allowed in _choices(type(config)):
+        value = getattr(config, name)
+        if value not in allowed:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(repr, allowed))}")
 
 
 @dataclass(frozen=True)
@@ -26,7 +52,9 @@ class GraphConfig:
     Attributes:
         r_crop: radius in Å around the absorber within which atoms (periodic images
             included) become graph nodes. Absorber-centred crops follow MEM-XANES.
-        r_max: radius in Å within which two nodes are joined by an edge (paper: 5.0).
+        r_max: radius in Å within which two nodes are joined by an edge (paper: 5.0). In a
+            training configuration this is also the model's radial cutoff (``model.r_max``
+            follows it; see :func:`resolve_model_cutoff`).
         max_neighbors: keep at most this many nodes nearest to the absorber
             (0 = no limit); ties are broken by atomic number, then position, for determinism.
     """
@@ -69,10 +97,15 @@ class ModelConfig:
     Attributes:
         max_z: size of the atomic-number embedding table (Z in 1..max_z-1).
         scalar_channels / vector_channels / tensor_channels: multiplicities of the
-            0e, 1o and 2e hidden irreps. ``scalar_only`` drops l > 0.
+            0e, 1o and 2e hidden irreps (those of degree > ``l_max`` are unused).
         num_blocks: number of interaction blocks.
-        l_max: maximum degree of the edge spherical harmonics (<= 2).
-        r_max: radial cutoff in Å (cosine cutoff reaches zero here).
+        l_max: maximum degree of the edge spherical harmonics and hidden irreps (<= 2);
+            0 is the paper's scalar-only ablation (distance-only, invariant messages).
+            The former ``scalar_only: true`` built exactly this network and is read as
+            ``l_max: 0`` (old checkpoints and YAML files keep loading).
+        r_max: radial cutoff in Å (cosine cutoff reaches zero here). Training
+            configurations take it from ``graph.r_max`` (one source, see
+            :func:`resolve_model_cutoff`); checkpoints store both as trained.
         num_radial: number of radial basis functions.
         radial_basis: "bessel" (paper default) or "gaussian".
         radial_normalize: standardize the radial basis to unit RMS (see
@@ -107,41 +140,67 @@ class ModelConfig:
     l_max: int = 2
     r_max: float = 5.0
     num_radial: int = 16
-    radial_basis: str = "bessel"
+    radial_basis: Literal["bessel", "gaussian"] = "bessel"
     radial_normalize: bool = True
     radial_hidden: int = 64
-    tensor_product: str = "uvu"
+    tensor_product: Literal["uvu", "full"] = "uvu"
     use_layer_norm: bool = True
     use_gate: bool = True
     use_gated_residual: bool = True
-    scalar_only: bool = False
-    pooling: str = "attention"
+    pooling: Literal["attention", "mean"] = "attention"
     attention_hidden: int = 64
     readout_hidden: tuple[int, ...] = (256, 256)
     dropout: float = 0.01
-    output: str = "gaussian_basis"
+    output: Literal["gaussian_basis", "direct"] = "gaussian_basis"
     basis_per_scale: int = 40
     basis_widths: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 4.0)
     use_background: bool = True
     e0_head: bool = True
-    aggregation: str = "mean"
+    aggregation: Literal["mean", "sum"] = "mean"
     avg_neighbors: float = 30.0
     mean_offset: bool = False
     grid: EnergyGrid = field(default_factory=EnergyGrid)
 
     def __post_init__(self) -> None:
-        checks = {
-            "radial_basis": ("bessel", "gaussian"),
-            "tensor_product": ("uvu", "full"),
-            "pooling": ("attention", "mean"),
-            "output": ("gaussian_basis", "direct"),
-            "aggregation": ("mean", "sum"),
-        }
-        for name, allowed in checks.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        check_choices(self)
         if not 0 <= self.l_max <= 2:
-            raise ValueError("l_max must be 0, 1 or 2")
+            raise ConfigError(f"l_max: {self.l_max!r} is not one of 0, 1, 2")
+
+    @staticmethod
+    def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
+        """Map keys of older files onto today's fields (called by :func:`from_dict`).
+
+        ``scalar_only: true`` built the same network as ``l_max: 0`` (hidden and edge
+        irreps cut at degree 0, identical parameters), so it becomes that.
+        """
+        if "scalar_only" in data:
+            data = dict(data)
+            if _coerce(bool, data.pop("scalar_only")):
+                data["l_max"] = 0
+        return data
+
+
+def resolve_model_cutoff(model: ModelConfig, graph: GraphConfig, model_r_max_given: bool) -> ModelConfig:
+    """The model configuration with its radial cutoff taken from the graph's edge radius.
+
+    Edges end at ``graph.r_max`` and the cosine cutoff must reach zero there: a larger
+    cutoff makes messages jump at the last edge, a smaller one wastes edges. So a training
+    configuration has one source, ``graph.r_max``; a ``model.r_max`` written as well must
+    agree with it. (Checkpoints store both as trained and load unchecked: tiny test
+    checkpoints written by earlier code differ.)
+
+    Args:
+        model, graph: the loaded sections.
+        model_r_max_given: whether the file or an override set ``model.r_max`` itself.
+
+    Raises:
+        ConfigError: ``model.r_max`` was given and differs from ``graph.r_max``.
+    """
+    if model_r_max_given and model.r_max != graph.r_max:
+        raise ConfigError(f"model.r_max: {model.r_max:g} Å (the radial cutoff) disagrees with graph.r_max: "
+                          f"{graph.r_max:g} Å (the edge radius); set graph.r_max only, the model takes its "
+                          "cutoff from it")
+    return dataclasses.replace(model, r_max=graph.r_max)
 
 
 # ---------------------------------------------------------------------------
@@ -164,12 +223,15 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def _coerce(tp: Any, value: Any) -> Any:
-    """Convert a YAML/CLI value to the annotated field type."""
+    """Convert a YAML/CLI value to the annotated field type (``Literal`` values are
+    checked by the dataclass itself, see :func:`check_choices`)."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         return from_dict(tp, value)
+    if origin is Literal:
+        return value
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
@@ -194,14 +256,38 @@ def _coerce(tp: Any, value: Any) -> Any:
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None) -> T:
-    """Build a (nested) frozen dataclass from a mapping; unknown keys are errors."""
+    """Build a (nested) frozen dataclass from a mapping; unknown keys are errors.
+
+    A class may map keys of older files onto its fields with a static
+    ``upgrade_legacy(dict) -> dict``. Errors in a nested section name its dotted path
+    (``optim.schedule: ...``).
+
+    Raises:
+        ConfigError: unknown keys, a value that cannot be converted or is not allowed.
+    """
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(f"expected a mapping of {cls.__name__} fields, got {data!r}")
     data = dict(data or {})
+    upgrade = getattr(cls, "upgrade_legacy", None)
+    if upgrade is not None:
+        data = upgrade(data)
     hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
-    return cls(**{k: _coerce(hints[k], v) for k, v in data.items()})
+        raise ConfigError(f"{', '.join(sorted(unknown))}: unknown {cls.__name__} "
+                          f"key{'s' if len(unknown) > 1 else ''}")
+    values = {}
+    for key, value in data.items():
+        try:
+            values[key] = _coerce(hints[key], value)
+        except ConfigError as exc:
+            if not dataclasses.is_dataclass(hints[key]):
+                raise
+            raise ConfigError(f"{key}.{exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+    return cls(**values)
 
 
 def apply_overrides(config: T, overrides: Mapping[str, Any] | list[str]) -> T:
@@ -209,12 +295,15 @@ def apply_overrides(config: T, overrides: Mapping[str, Any] | list[str]) -> T:
 
     Example: ``apply_overrides(cfg, ["model.num_blocks=3", "optim.lr=5e-4"])``.
     Values are parsed as YAML scalars/lists, then coerced to the field type.
+
+    Raises:
+        ConfigError: an unknown key or a bad value (named by its dotted path).
     """
     if not isinstance(overrides, Mapping):
         pairs = {}
         for item in overrides:
             if "=" not in item:
-                raise ValueError(f"override must look like key=value, got {item!r}")
+                raise ConfigError(f"override must look like key=value, got {item!r}")
             key, raw = item.split("=", 1)
             pairs[key.strip()] = yaml.safe_load(raw)
         overrides = pairs
@@ -224,10 +313,10 @@ def apply_overrides(config: T, overrides: Mapping[str, Any] | list[str]) -> T:
         parts = dotted.split(".")
         for part in parts[:-1]:
             if part not in node or not isinstance(node[part], dict):
-                raise ValueError(f"unknown config key: {dotted}")
+                raise ConfigError(f"{dotted}: unknown config key")
             node = node[part]
-        if parts[-1] not in node:
-            raise ValueError(f"unknown config key: {dotted}")
+        # A last part that is no field is left to from_dict: a legacy key it maps
+        # (model.scalar_only) is accepted there, anything else refused with its path.
         node[parts[-1]] = value
     return from_dict(type(config), data)
 

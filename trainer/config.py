@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-from model_core.config import GraphConfig, ModelConfig, apply_overrides, from_dict, to_dict
+from typing import Literal, get_args
 
 import yaml
+
+from model_core.config import (GraphConfig, ModelConfig, apply_overrides, check_choices, from_dict,
+                               resolve_model_cutoff, to_dict)
+from model_core.spectra.normalize import TargetMode
+
+#: Names of the learning-rate schedules (see :class:`OptimConfig`).
+Schedule = Literal["plateau", "cosine"]
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
 
 
 @dataclass(frozen=True)
@@ -19,8 +26,9 @@ class DataConfig:
             resolved against the config file's folder, then the working directory.
         element: absorbing element ("" = infer from the data).
         edge: absorption edge.
-        normalization: "feff" (FEFF's own normalization, post-edge ~1) or "edge_step"
-            (pre-edge 0, post-edge 1 by line/polynomial fits).
+        normalization: "feff" (FEFF's own normalization, post-edge ~1), "edge_step"
+            (pre-edge 0, post-edge 1 by line/polynomial fits), "post_mean" or "none"
+            (see :class:`model_core.spectra.normalize.TargetNormalization`).
         train_ids / val_ids: split files of record ids (relative to the source's
             ``splits/`` folder or a path); empty val_ids -> grouped random carve-out.
         extra_train_ids: further id files added to training (e.g. unscreened sites).
@@ -34,7 +42,7 @@ class DataConfig:
     source: str = ""
     element: str = ""
     edge: str = "K"
-    normalization: str = "feff"
+    normalization: TargetMode = "feff"
     train_ids: str = ""
     val_ids: str = ""
     extra_train_ids: tuple[str, ...] = ()
@@ -42,6 +50,9 @@ class DataConfig:
     split_seed: int = -1
     screen: bool = True
     cache_dir: str = "cache"
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,7 @@ class OptimConfig:
     weight_decay: float = 0.01
     batch_size: int = 16
     epochs: int = 200
-    schedule: str = "plateau"
+    schedule: Schedule = "plateau"
     lr_factor: float = 0.5
     lr_patience: int = 5
     min_lr: float = 1e-5
@@ -90,6 +101,9 @@ class OptimConfig:
     time_limit_min: float = 0.0
     eval_every: int = 1
     ema_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
 
 @dataclass(frozen=True)
@@ -110,13 +124,26 @@ class TrainConfig:
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Load a YAML config, apply ``key=value`` overrides, resolve the data path."""
+    """Load a YAML config, apply ``key=value`` overrides, resolve the data path.
+
+    Checked here, before any work: every named choice (``optim.schedule``,
+    ``data.normalization``, ``model.pooling``, ...) and that the model's radial cutoff
+    is the graph's edge radius (``model.r_max`` follows ``graph.r_max``; one given
+    explicitly must agree).
+
+    Raises:
+        model_core.config.ConfigError: a bad value, named by its dotted field.
+    """
     path = Path(path)
     with open(path, encoding="utf-8") as handle:
         data = yaml.safe_load(handle) or {}
     config = from_dict(TrainConfig, data)
     if overrides:
         config = apply_overrides(config, overrides)
+    model_section = data.get("model") if isinstance(data, dict) else None
+    r_max_given = (isinstance(model_section, dict) and "r_max" in model_section) or any(
+        item.split("=", 1)[0].strip() == "model.r_max" for item in overrides or ())
+    config = replace(config, model=resolve_model_cutoff(config.model, config.graph, r_max_given))
     source = config.data.source
     if source and not Path(source).is_absolute():
         candidate = (path.parent / source).resolve()

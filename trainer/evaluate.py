@@ -45,13 +45,14 @@ def evaluate(model: str, data: str, ids_file: str | None = None, device: str = "
     silently.
     """
     from model_core.inference import load_model
+    from model_core.spectra.normalize import target_normalization_from_record
     from trainer.data.dataset import prepare_dataset
 
     predictor = load_model(model, device=device)
     checkpoint = predictor.checkpoint
     dataset, report = prepare_dataset(
         data, grid=checkpoint.model_config.grid, graph_config=checkpoint.graph_config,
-        normalization=str(checkpoint.normalization.get("mode", "feff")), screen=screen,
+        normalization=target_normalization_from_record(checkpoint.normalization), screen=screen,
         element=checkpoint.element or None, cache_dir=cache_dir, progress=progress)
     indices = np.arange(len(dataset.ids))
     if ids_file:
@@ -128,12 +129,6 @@ def format_metrics(metrics: dict) -> str:
             value = metrics[key]
             lines.append(f"{key:>20}: {value:.4g}" if isinstance(value, float) else f"{key:>20}: {value}")
     return "\n".join(lines)
-
-
-def ensure_dir(path: str | Path) -> Path:
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 __all__: Sequence[str] = ["EvalResult", "evaluate", "write_per_spectrum_csv", "plot_examples", "format_metrics"]

@@ -1,6 +1,11 @@
-"""The training loop: AdamW, ReduceLROnPlateau, early stopping, gradient clipping,
-derivative-ramped loss, a resumable checkpoint every epoch, and DistributedDataParallel
-when launched with ``torchrun`` (gloo on CPU, NCCL on CUDA).
+"""The training loop: AdamW, a plateau or cosine schedule, early stopping, gradient
+clipping, derivative-ramped loss, an optional weight average, a resumable checkpoint
+every epoch, and DistributedDataParallel when launched with ``torchrun`` (gloo on CPU,
+NCCL on CUDA).
+
+:func:`train` is the entry point; it builds a :class:`Trainer` (set-up), resumes it when
+asked and runs it (one epoch, validation, checkpoints, repeated). Splits are made in
+:mod:`trainer.splits`, schedules and the weight average in :mod:`trainer.schedules`.
 
 Files in ``<output_dir>/<name>/``:
     config.yaml       the resolved configuration
@@ -9,6 +14,7 @@ Files in ``<output_dir>/<name>/``:
     last.pt           model checkpoint of the latest epoch
     metrics.jsonl     one JSON object per epoch
     dropped.csv       spectra removed by the screen, with reasons
+    train_ids.txt / val_ids.txt   the exact split
 """
 
 from __future__ import annotations
@@ -18,80 +24,21 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from model_core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from model_core.config import to_dict
+from model_core.config import apply_overrides, to_dict
 from model_core.nn.model import XANE3
-from trainer.config import OptimConfig, TrainConfig, dump_train_config
+from model_core.spectra.normalize import TargetNormalization, target_normalization_record
+from trainer.config import TrainConfig, dump_train_config
 from trainer.loss import composite_loss, spectrum_metrics
+from trainer.schedules import ema_with_warmup, make_scheduler, step_scheduler
+from trainer.splits import Logger, load_splits
 
-Logger = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class SplitData:
-    """Prepared tensors of one split: graphs as torch-geometric Data with targets."""
-
-    ids: tuple[str, ...]
-    data: tuple  # torch_geometric Data objects with y (1, G) and e0 (1,)
-    mu: np.ndarray  # (N, G) normalized targets
-
-
-SCHEDULES = ("plateau", "cosine")
-
-
-def _make_scheduler(optimizer, optim: OptimConfig):
-    """The learning-rate schedule named by ``optim.schedule`` (stepped once per epoch)."""
-    if optim.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=optim.lr_factor, patience=optim.lr_patience, min_lr=optim.min_lr)
-    # "cosine" (train() refuses other names before any work): after the last epoch the
-    # rate has reached min_lr; T_max counts the steps between.
-    return torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(optim.epochs - 1, 1), eta_min=optim.min_lr)
-
-
-def _step_scheduler(scheduler, val_mse: float, distributed: bool) -> None:
-    """Advance the schedule by one epoch on every process.
-
-    The plateau schedule needs the validation MSE, which only rank 0 computes: it is
-    broadcast so that all processes lower their rate together (DistributedDataParallel
-    averages gradients but each process steps its own optimizer).
-    """
-    if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        scheduler.step()
-        return
-    if distributed:
-        import torch.distributed as dist
-
-        value = torch.tensor([val_mse], dtype=torch.float64)
-        dist.broadcast(value, src=0)
-        val_mse = float(value.item())
-    if math.isfinite(val_mse):
-        scheduler.step(val_mse)
-
-
-def _ema_with_warmup(decay: float):
-    """Exponential moving average whose decay grows as min(decay, (1 + n) / (10 + n)) with
-    the number of updates n, so that the average forgets the random initial weights within
-    a few dozen steps instead of ~1/(1 - decay) of them."""
-
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
-        n = int(num_averaged)
-        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
-        for avg, cur in zip(averaged, current):
-            if avg.is_floating_point():
-                avg.lerp_(cur, weight)
-            else:  # integer buffers (counters, index tables) are copied, not averaged
-                avg.copy_(cur)
-
-    return update
 
 
 def _seed_everything(seed: int) -> None:
@@ -106,88 +53,6 @@ def _dist_info() -> tuple[int, int, int]:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     return rank, local, world
-
-
-def _to_split(dataset, indices: np.ndarray, e0_mean: float, e0_std: float) -> SplitData:
-    from model_core.batching import graph_to_data
-
-    data = []
-    for i in indices:
-        d = graph_to_data(dataset.graphs[i])
-        d.y = torch.as_tensor(dataset.mu[i], dtype=torch.float32).unsqueeze(0)
-        e0 = float(dataset.e0_abs[i]) if dataset.e0_abs is not None else math.nan
-        d.e0 = torch.tensor([(e0 - e0_mean) / e0_std if np.isfinite(e0) and e0_std > 0 else math.nan],
-                            dtype=torch.float32)
-        data.append(d)
-    return SplitData(ids=tuple(str(dataset.ids[i]) for i in indices), data=tuple(data),
-                     mu=np.asarray(dataset.mu)[indices])
-
-
-def _read_id_file(name: str, source: str, splits: dict[str, list[str]]) -> list[str]:
-    """Ids of a split: a file path, or a split shipped with the source (``splits/<name>``)."""
-    path = Path(name)
-    if path.is_file():
-        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    stem = Path(name).stem
-    for key in (name, stem):
-        if key in splits:
-            return list(splits[key])
-    raise FileNotFoundError(f"split {name!r} is neither a file nor a split of {source} "
-                            f"(available: {', '.join(splits) or 'none'})")
-
-
-def split_indices(config: TrainConfig, ids: Sequence[str], group_ids: Sequence[str],
-                  splits: dict[str, list[str]] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the training and validation records.
-
-    With ``val_ids`` the given lists are used (training = train_ids + extra_train_ids,
-    or everything not in validation when train_ids is empty), and records of a group
-    (material / complex) that has any validation record are left out of training: other
-    sites of a validation material would leak its environment into the model. Otherwise
-    whole groups are held out at random with ``val_fraction``, seeded.
-    """
-    index = {str(rid): k for k, rid in enumerate(ids)}
-    splits = splits or {}
-    data = config.data
-    if data.val_ids:
-        val = [index[r] for r in _read_id_file(data.val_ids, data.source, splits) if r in index]
-        val_groups = {str(group_ids[k]) for k in val}
-        if data.train_ids:
-            train_names = _read_id_file(data.train_ids, data.source, splits)
-            for extra in data.extra_train_ids:
-                train_names += _read_id_file(extra, data.source, splits)
-            candidates = [index[r] for r in dict.fromkeys(train_names) if r in index]
-        else:
-            candidates = list(range(len(ids)))
-        train = [k for k in candidates if str(group_ids[k]) not in val_groups]
-        return np.array(sorted(train)), np.array(sorted(val))
-    groups = sorted(set(map(str, group_ids)))
-    rng = np.random.default_rng(data.split_seed if data.split_seed >= 0 else config.optim.seed)
-    n_val = max(1, int(round(len(groups) * data.val_fraction)))
-    val_groups = set(rng.choice(groups, size=n_val, replace=False).tolist())
-    val = [k for k, g in enumerate(group_ids) if str(g) in val_groups]
-    train = [k for k, g in enumerate(group_ids) if str(g) not in val_groups]
-    return np.array(train), np.array(val)
-
-
-def load_splits(config: TrainConfig, log: Logger = print):
-    """Prepare (cached) data and return (train, val, dataset, e0 mean, e0 std)."""
-    from trainer.data.dataset import prepare_dataset
-
-    dataset, report = prepare_dataset(
-        config.data.source, grid=config.model.grid, graph_config=config.graph,
-        normalization=config.data.normalization, screen=config.data.screen,
-        element=config.data.element or None, cache_dir=config.data.cache_dir, progress=True)
-    log(report.summary())
-    train_idx, val_idx = split_indices(config, dataset.ids, dataset.group_ids, dataset.splits)
-    e0 = np.asarray(dataset.e0_abs, dtype=np.float64)[train_idx] if dataset.e0_abs is not None else np.array([])
-    e0 = e0[np.isfinite(e0)]
-    e0_mean = float(e0.mean()) if len(e0) else math.nan
-    e0_std = float(max(e0.std(), 0.1)) if len(e0) else math.nan
-    train = _to_split(dataset, train_idx, e0_mean, e0_std)
-    val = _to_split(dataset, val_idx, e0_mean, e0_std)
-    log(f"split: {len(train.ids)} train / {len(val.ids)} validation")
-    return train, val, dataset, report, e0_mean, e0_std
 
 
 def evaluate_model(model: torch.nn.Module, data: Sequence, batch_size: int = 64,
@@ -205,21 +70,260 @@ def evaluate_model(model: torch.nn.Module, data: Sequence, batch_size: int = 64,
 
 def make_checkpoint(config: TrainConfig, state_dict, element: str, train_mean: np.ndarray,
                     e0_mean: float, e0_std: float, metrics: dict, provenance: dict) -> Checkpoint:
+    """The model_core checkpoint of a trained state (with the targets' normalization)."""
     return Checkpoint(
         model_config=config.model, graph_config=config.graph,
         state_dict={k: v.detach().cpu().clone() for k, v in state_dict.items()},
         element=element, edge=config.data.edge, trained=True,
-        normalization={"mode": config.data.normalization,
-                       "description": NORMALIZATION_DESCRIPTIONS.get(config.data.normalization, "")},
+        normalization=target_normalization_record(TargetNormalization(mode=config.data.normalization)),
         e0_mean_ev=e0_mean, e0_std_ev=e0_std, train_mean_spectrum=train_mean,
         provenance=provenance, metrics=metrics,
     )
 
 
-NORMALIZATION_DESCRIPTIONS = {
-    "feff": "FEFF's own normalization (mu divided by its value at edge+50 eV): post-edge ~1",
-    "edge_step": "pre-edge line subtracted, divided by the edge step from a post-edge fit: pre-edge ~0, post-edge ~1",
-}
+class Trainer:
+    """One training run: set up on construction, then :meth:`resume` (optional) and :meth:`run`.
+
+    Construction joins the process group under ``torchrun``, applies ``init``, writes
+    ``config.yaml``, the split files and ``dropped.csv``, and builds the model, optimizer,
+    schedule and weight average. Only rank 0 validates, logs and writes files.
+
+    Args:
+        config: the run configuration.
+        init: a checkpoint (path or shipped model name) to fine-tune from; its model
+            and graph configuration replace those of ``config``.
+        log: where progress lines go (rank 0 only).
+    """
+
+    def __init__(self, config: TrainConfig, *, init: str | None = None, log: Logger = print) -> None:
+        self.rank, self.local_rank, self.world = _dist_info()
+        self.distributed = self.world > 1
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        self.log: Logger = log if self.rank == 0 else (lambda *_: None)
+        if config.optim.num_threads:
+            torch.set_num_threads(config.optim.num_threads)
+        self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
+        self.init = init
+
+        init_checkpoint = None
+        if init:
+            from model_core.inference import resolve_model_path
+
+            init_checkpoint = load_checkpoint(resolve_model_path(init)[1])
+            config = apply_overrides(config, {"model": to_dict(init_checkpoint.model_config),
+                                              "graph": to_dict(init_checkpoint.graph_config)})
+        self.config = config
+        self.run_dir = config.run_dir
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.run_dir / "train_state.pt"
+        if self.rank == 0:
+            dump_train_config(config, self.run_dir / "config.yaml")
+        self._prepare_data()
+        self._build_model(init_checkpoint)
+        self.start_epoch, self.best_score, self.best_epoch, self.elapsed_before = 0, math.inf, -1, 0.0
+
+    def _prepare_data(self) -> None:
+        config = self.config
+        _seed_everything(config.optim.seed)
+        self.train_split, self.val_split, dataset, report, self.e0_mean, self.e0_std = \
+            load_splits(config, self.log)
+        if self.rank == 0:
+            if len(report):
+                report.write_csv(self.run_dir / "dropped.csv")
+            # The exact split, so a run's validation numbers can be reproduced with xanes-eval --ids.
+            (self.run_dir / "train_ids.txt").write_text("\n".join(self.train_split.ids) + "\n", encoding="utf-8")
+            (self.run_dir / "val_ids.txt").write_text("\n".join(self.val_split.ids) + "\n", encoding="utf-8")
+        self.element = config.data.element or str(dataset.meta.get("element", ""))
+        self.train_mean = self.train_split.mu.mean(axis=0)
+        self.step_ev = config.model.grid.step_ev
+
+    def _build_model(self, init_checkpoint: Checkpoint | None) -> None:
+        config = self.config
+        _seed_everything(config.optim.seed)
+        self.model = XANE3(config.model).to(self.device)
+        if config.model.mean_offset:
+            self.model.set_offset_spectrum(self.train_mean)
+        if init_checkpoint is not None and init_checkpoint.state_dict is not None:
+            self.model.load_state_dict(init_checkpoint.state_dict)  # keeps the initial model's offset
+            self.log(f"initialised from {self.init}")
+        n_params = sum(p.numel() for p in self.model.parameters())
+        self.log(f"model: {n_params / 1e6:.3f} M parameters on {self.device}")
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.optim.lr,
+                                           weight_decay=config.optim.weight_decay)
+        self.scheduler = make_scheduler(self.optimizer, config.optim)
+        self.ema = None
+        if config.optim.ema_decay > 0:
+            from torch.optim.swa_utils import AveragedModel
+
+            # use_buffers: the offset spectrum and any other buffers travel with the average.
+            self.ema = AveragedModel(self.model, multi_avg_fn=ema_with_warmup(config.optim.ema_decay),
+                                     use_buffers=True)
+        self.eval_model = self.ema.module if self.ema is not None else self.model
+
+    # -- state -------------------------------------------------------------------
+
+    def state(self, epoch: int, elapsed_s: float) -> dict[str, Any]:
+        """What ``train_state.pt`` holds after ``epoch`` (plain tensors and numbers)."""
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "epoch": epoch, "best_score": self.best_score,
+            "best_epoch": self.best_epoch, "torch_rng": torch.get_rng_state(),
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+            "elapsed_s": elapsed_s,
+        }
+
+    def resume(self) -> bool:
+        """Continue from the run folder's ``train_state.pt``; False (logged) when there is none."""
+        if not self.state_path.is_file():
+            self.log("no train_state.pt to resume from; starting fresh")
+            return False
+        state = torch.load(self.state_path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.start_epoch = int(state["epoch"]) + 1
+        self.best_score, self.best_epoch = float(state["best_score"]), int(state["best_epoch"])
+        self.elapsed_before = float(state.get("elapsed_s", 0.0))
+        torch.set_rng_state(state["torch_rng"])
+        self.log(f"resumed at epoch {self.start_epoch} (best {self.best_score:.3e} at epoch {self.best_epoch})")
+        return True
+
+    # -- one epoch ---------------------------------------------------------------
+
+    def train_epoch(self, epoch: int, model: torch.nn.Module, loader) -> dict[str, float]:
+        """One pass over the training data; the mean loss terms as ``train_<term>``."""
+        config = self.config
+        model.train()
+        sums: dict[str, float] = {}
+        n_batches = 0
+        batches = loader
+        if self.rank == 0:
+            from tqdm import tqdm
+
+            # disable=None: a bar on an interactive terminal, nothing in logs and CI.
+            batches = tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
+        for batch in batches:
+            batch = batch.to(self.device)
+            out = model(batch)
+            loss, parts = composite_loss(out["mu"], batch.y, self.step_ev, epoch, config.loss,
+                                         out.get("e0"), batch.e0)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.optim.grad_clip)
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + value
+            n_batches += 1
+        return {f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()}
+
+    def validate(self) -> dict[str, float]:
+        """Metrics of the evaluated (averaged, when on) weights on the validation split."""
+        pred = evaluate_model(self.eval_model, self.val_split.data, device=self.device)
+        return spectrum_metrics(pred, self.val_split.mu, self.step_ev, self.train_mean)
+
+    def save_checkpoints(self, epoch: int, metrics: dict[str, float], improved: bool,
+                         provenance: dict[str, Any]) -> None:
+        """``last.pt`` and, when the epoch improved, ``best.pt`` (model_core format)."""
+        checkpoint = make_checkpoint(self.config, self.eval_model.state_dict(), self.element, self.train_mean,
+                                     self.e0_mean, self.e0_std, {"validation": metrics, "epoch": epoch},
+                                     provenance)
+        if improved:
+            save_checkpoint(checkpoint, self.run_dir / "best.pt")
+        save_checkpoint(checkpoint, self.run_dir / "last.pt")
+
+    # -- the run -----------------------------------------------------------------
+
+    def _broadcast_flag(self, flag: bool) -> bool:
+        if not self.distributed:
+            return flag
+        import torch.distributed as dist
+
+        value = torch.tensor([1.0 if flag else 0.0])
+        dist.broadcast(value, src=0)
+        return bool(value.item())
+
+    def run(self) -> Path:
+        """Train from ``start_epoch`` to ``optim.epochs`` (or early stopping / the time
+        limit); return the path of ``best.pt``. Leaves the process group."""
+        from torch_geometric.loader import DataLoader
+
+        config, optim = self.config, self.config.optim
+        train_model = self.model
+        if self.distributed:
+            train_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
+        sampler = None
+        if self.distributed:
+            from torch.utils.data.distributed import DistributedSampler
+
+            sampler = DistributedSampler(list(self.train_split.data), num_replicas=self.world, rank=self.rank,
+                                         shuffle=True, seed=optim.seed)
+        generator = torch.Generator()
+        loader = DataLoader(list(self.train_split.data), batch_size=optim.batch_size,
+                            shuffle=sampler is None, sampler=sampler, generator=generator, drop_last=False)
+        provenance = {
+            "run_name": config.name, "data_source": str(config.data.source),
+            "n_train": len(self.train_split.ids), "n_val": len(self.val_split.ids),
+            "config": to_dict(config), "world_size": self.world,
+            "device": str(self.device), "init": self.init or "",
+        }
+        t_start = time.monotonic()
+        stale = 0 if self.best_epoch < 0 else max(0, self.start_epoch - 1 - self.best_epoch)
+        for epoch in range(self.start_epoch, optim.epochs):
+            # The order of an epoch depends on the epoch alone, so a resumed run shuffles
+            # as the uninterrupted one would have.
+            generator.manual_seed(optim.seed + epoch)
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            t_epoch = time.monotonic()
+            train_parts = self.train_epoch(epoch, train_model, loader)
+            epoch_s = time.monotonic() - t_epoch
+            record = {"epoch": epoch, "epoch_s": round(epoch_s, 2), "lr": self.optimizer.param_groups[0]["lr"],
+                      **train_parts}
+            val_mse = math.nan
+            if self.rank == 0 and len(self.val_split.data) and (epoch + 1) % optim.eval_every == 0:
+                metrics = self.validate()
+                record.update({f"val_{k}": v for k, v in metrics.items()})
+                val_mse = metrics["mse"]
+                improved = metrics["median_mse"] < self.best_score
+                if improved:
+                    self.best_score, self.best_epoch, stale = metrics["median_mse"], epoch, 0
+                else:
+                    stale += 1
+                self.save_checkpoints(epoch, metrics, improved, provenance)
+                self.log(f"epoch {epoch:3d}  {epoch_s:6.1f}s  train {train_parts.get('train_mse', 0):.3e}  "
+                         f"val mse {metrics['mse']:.3e}  median {metrics['median_mse']:.3e}  "
+                         f"eta {metrics['eta']:.2f}  lr {record['lr']:.1e}")
+            step_scheduler(self.scheduler, val_mse, self.distributed)
+            elapsed = self.elapsed_before + time.monotonic() - t_start
+            if self.rank == 0:
+                with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                torch.save(self.state(epoch, elapsed), self.state_path)
+            stop = stale >= optim.early_stopping_patience
+            if optim.time_limit_min and elapsed / 60 >= optim.time_limit_min:
+                self.log(f"time limit of {optim.time_limit_min} min reached after epoch {epoch}")
+                stop = True
+            if self._broadcast_flag(stop):
+                if stale >= optim.early_stopping_patience:
+                    self.log(f"early stopping: no improvement for {stale} epochs (best epoch {self.best_epoch})")
+                break
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+        best = self.run_dir / "best.pt"
+        self.log(f"done: best validation median MSE {self.best_score:.3e} at epoch {self.best_epoch}; {best}")
+        return best
 
 
 def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
@@ -233,194 +337,7 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
             and graph configuration replace those of ``config``.
         log: where progress lines go (rank 0 only).
     """
-    from torch_geometric.loader import DataLoader
-
-    # A mistyped schedule is reported before minutes of data preparation, not after.
-    if config.optim.schedule not in SCHEDULES:
-        raise ValueError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, "
-                         f"not {config.optim.schedule!r}")
-    rank, local_rank, world = _dist_info()
-    distributed = world > 1
-    if distributed:
-        import torch.distributed as dist
-
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-    if rank != 0:
-        log = lambda *_: None  # noqa: E731 - only rank 0 reports
-    if config.optim.num_threads:
-        torch.set_num_threads(config.optim.num_threads)
-    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-
-    init_checkpoint = None
-    if init:
-        from model_core.inference import resolve_model_path
-
-        init_checkpoint = load_checkpoint(resolve_model_path(init)[1])
-        from model_core.config import apply_overrides
-
-        config = apply_overrides(config, {"model": to_dict(init_checkpoint.model_config),
-                                          "graph": to_dict(init_checkpoint.graph_config)})
-    run_dir = config.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if rank == 0:
-        dump_train_config(config, run_dir / "config.yaml")
-
-    _seed_everything(config.optim.seed)
-    train_split, val_split, dataset, report, e0_mean, e0_std = load_splits(config, log)
-    if rank == 0 and len(report):
-        report.write_csv(run_dir / "dropped.csv")
-    if rank == 0:
-        # The exact split, so a run's validation numbers can be reproduced with xanes-eval --ids.
-        (run_dir / "train_ids.txt").write_text("\n".join(train_split.ids) + "\n", encoding="utf-8")
-        (run_dir / "val_ids.txt").write_text("\n".join(val_split.ids) + "\n", encoding="utf-8")
-    element = config.data.element or str(dataset.meta.get("element", ""))
-    train_mean = train_split.mu.mean(axis=0)
-    step_ev = config.model.grid.step_ev
-
-    _seed_everything(config.optim.seed)
-    model = XANE3(config.model).to(device)
-    if config.model.mean_offset:
-        model.set_offset_spectrum(train_mean)
-    if init_checkpoint is not None and init_checkpoint.state_dict is not None:
-        model.load_state_dict(init_checkpoint.state_dict)  # keeps the initial model's offset
-        log(f"initialised from {init}")
-    n_params = sum(p.numel() for p in model.parameters())
-    log(f"model: {n_params / 1e6:.3f} M parameters on {device}")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    scheduler = _make_scheduler(optimizer, config.optim)
-
-    ema = None
-    if config.optim.ema_decay > 0:
-        from torch.optim.swa_utils import AveragedModel
-
-        # use_buffers: the offset spectrum and any other buffers travel with the average.
-        ema = AveragedModel(model, multi_avg_fn=_ema_with_warmup(config.optim.ema_decay), use_buffers=True)
-    eval_model = ema.module if ema is not None else model
-
-    start_epoch, best_score, best_epoch, elapsed_before = 0, math.inf, -1, 0.0
-    state_path = run_dir / "train_state.pt"
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        if ema is not None and "ema" in state:
-            ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch = int(state["epoch"]) + 1
-        best_score, best_epoch = float(state["best_score"]), int(state["best_epoch"])
-        elapsed_before = float(state.get("elapsed_s", 0.0))
-        torch.set_rng_state(state["torch_rng"])
-        log(f"resumed at epoch {start_epoch} (best {best_score:.3e} at epoch {best_epoch})")
-    elif resume:
-        log("no train_state.pt to resume from; starting fresh")
-
-    train_model = model
-    if distributed:
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[local_rank] if device.type == "cuda" else None)
-    sampler = None
-    if distributed:
-        from torch.utils.data.distributed import DistributedSampler
-
-        sampler = DistributedSampler(list(train_split.data), num_replicas=world, rank=rank,
-                                     shuffle=True, seed=config.optim.seed)
-    generator = torch.Generator().manual_seed(config.optim.seed + start_epoch)
-    loader = DataLoader(list(train_split.data), batch_size=config.optim.batch_size,
-                        shuffle=sampler is None, sampler=sampler, generator=generator, drop_last=False)
-
-    provenance = {
-        "run_name": config.name, "data_source": str(config.data.source),
-        "n_train": len(train_split.ids), "n_val": len(val_split.ids),
-        "config": to_dict(config), "world_size": world,
-        "device": str(device), "init": init or "",
-    }
-    t_start = time.monotonic()
-    stale = 0 if best_epoch < 0 else max(0, start_epoch - 1 - best_epoch)
-    epoch = start_epoch - 1
-    for epoch in range(start_epoch, config.optim.epochs):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        train_model.train()
-        t_epoch = time.monotonic()
-        sums: dict[str, float] = {}
-        n_batches = 0
-        batches = loader
-        if rank == 0:
-            from tqdm import tqdm
-
-            # disable=None: a bar on an interactive terminal, nothing in logs and CI.
-            batches = tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
-        for batch in batches:
-            batch = batch.to(device)
-            out = train_model(batch)
-            loss, parts = composite_loss(out["mu"], batch.y, step_ev, epoch, config.loss,
-                                         out.get("e0"), batch.e0)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-            optimizer.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            for key, value in parts.items():
-                sums[key] = sums.get(key, 0.0) + value
-            n_batches += 1
-        train_parts = {f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()}
-        epoch_s = time.monotonic() - t_epoch
-
-        record = {"epoch": epoch, "epoch_s": round(epoch_s, 2), "lr": optimizer.param_groups[0]["lr"], **train_parts}
-        val_mse = math.nan
-        if rank == 0 and len(val_split.data) and (epoch + 1) % config.optim.eval_every == 0:
-            pred = evaluate_model(eval_model, val_split.data, device=device)
-            metrics = spectrum_metrics(pred, val_split.mu, step_ev, train_mean)
-            record.update({f"val_{k}": v for k, v in metrics.items()})
-            score = metrics["median_mse"]
-            val_mse = metrics["mse"]
-            if score < best_score:
-                best_score, best_epoch, stale = score, epoch, 0
-                save_checkpoint(make_checkpoint(config, eval_model.state_dict(), element, train_mean, e0_mean,
-                                                e0_std, {"validation": metrics, "epoch": epoch}, provenance),
-                                run_dir / "best.pt")
-            else:
-                stale += 1
-            save_checkpoint(make_checkpoint(config, eval_model.state_dict(), element, train_mean, e0_mean, e0_std,
-                                            {"validation": metrics, "epoch": epoch}, provenance),
-                            run_dir / "last.pt")
-            log(f"epoch {epoch:3d}  {epoch_s:6.1f}s  train {train_parts.get('train_mse', 0):.3e}  "
-                f"val mse {metrics['mse']:.3e}  median {metrics['median_mse']:.3e}  eta {metrics['eta']:.2f}"
-                f"  lr {record['lr']:.1e}")
-        _step_scheduler(scheduler, val_mse, distributed)
-        if rank == 0:
-            with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-            torch.save({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "best_score": best_score,
-                "best_epoch": best_epoch, "torch_rng": torch.get_rng_state(),
-                **({"ema": ema.state_dict()} if ema is not None else {}),
-                "elapsed_s": elapsed_before + time.monotonic() - t_start,
-            }, state_path)
-        stop = stale >= config.optim.early_stopping_patience
-        minutes = (elapsed_before + time.monotonic() - t_start) / 60
-        if config.optim.time_limit_min and minutes >= config.optim.time_limit_min:
-            log(f"time limit of {config.optim.time_limit_min} min reached after epoch {epoch}")
-            stop = True
-        if distributed:
-            import torch.distributed as dist
-
-            flag = torch.tensor([1.0 if stop else 0.0])
-            dist.broadcast(flag, src=0)
-            stop = bool(flag.item())
-        if stop:
-            if stale >= config.optim.early_stopping_patience:
-                log(f"early stopping: no improvement for {stale} epochs (best epoch {best_epoch})")
-            break
-    if distributed:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
-    best = run_dir / "best.pt"
-    log(f"done: best validation median MSE {best_score:.3e} at epoch {best_epoch}; {best}")
-    return best
+    trainer = Trainer(config, init=init, log=log)
+    if resume:
+        trainer.resume()
+    return trainer.run()

@@ -37,21 +37,19 @@ _PARITY = {0: 1, 1: -1, 2: 1}  # parity of the hidden irrep of each degree: 0e, 
 def hidden_irreps(config: ModelConfig) -> o3.Irreps:
     """Hidden irreps ``Cx0e + Vx1o + Tx2e`` of the interaction blocks.
 
-    Terms with l > ``l_max`` or zero channels are dropped; ``scalar_only`` keeps
+    Terms with l > ``l_max`` or zero channels are dropped; ``l_max = 0`` keeps
     only ``Cx0e``.
     """
     muls = {0: config.scalar_channels, 1: config.vector_channels, 2: config.tensor_channels}
-    l_top = 0 if config.scalar_only else config.l_max
-    return o3.Irreps([(muls[l], (l, _PARITY[l])) for l in range(l_top + 1) if muls[l] > 0])
+    return o3.Irreps([(muls[l], (l, _PARITY[l])) for l in range(config.l_max + 1) if muls[l] > 0])
 
 
 def edge_irreps(config: ModelConfig) -> o3.Irreps:
     """Irreps of the edge spherical harmonics: ``0e + 1o + 2e`` up to ``l_max``.
 
-    ``scalar_only`` uses ``0e`` alone (distance-only, invariant messages).
+    ``l_max = 0`` uses ``0e`` alone (distance-only, invariant messages).
     """
-    l_top = 0 if config.scalar_only else config.l_max
-    return o3.Irreps.spherical_harmonics(l_top)
+    return o3.Irreps.spherical_harmonics(config.l_max)
 
 
 def inverse_in_degree(edge_dst: torch.Tensor, num_nodes: int, dtype: torch.dtype) -> torch.Tensor:

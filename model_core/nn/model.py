@@ -77,11 +77,6 @@ class XANE3(nn.Module):
             mean_offset=config.mean_offset)
         self.e0_head = E0Head(self.pooling.out_dim, config.readout_hidden) if config.e0_head else None
 
-    @classmethod
-    def from_config(cls, config: ModelConfig) -> "XANE3":
-        """Build the network described by ``config``."""
-        return cls(config)
-
     @property
     def energy(self) -> torch.Tensor:
         """(G,) grid energies in eV relative to the edge."""

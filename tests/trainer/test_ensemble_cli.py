@@ -22,3 +22,18 @@ def test_ensemble_cli(members, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(members[0]), str(tmp_path / "missing.pt"), "--out", str(out)])
     assert "missing.pt" in capsys.readouterr().err
+
+
+def test_help_texts_are_plain_and_complete(capsys):
+    import pytest
+
+    from trainer.cli.ensemble import main as ensemble_main
+    from trainer.cli.evaluate import build_parser as eval_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        ensemble_main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "``" not in text and "deep-ensemble checkpoint" in text
+    device = next(a for a in eval_parser()._actions if "--device" in a.option_strings)
+    assert device.help and "cpu" in device.help

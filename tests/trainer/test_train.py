@@ -22,6 +22,7 @@ def config_path(tmp_path):
         write_feff_material(data, material=f"mp-{k}", sites=(0, 1))
     model = to_dict(TINY_MODEL)
     model["grid"] = {"e_min_ev": -10.0, "e_max_ev": 60.0, "n_points": 71}
+    del model["r_max"]  # taken from graph.r_max
     config = {
         "name": "tiny", "output_dir": str(tmp_path / "runs"),
         "data": {"source": str(data), "element": "Cu", "normalization": "feff", "val_fraction": 0.34,
@@ -113,9 +114,9 @@ def test_weight_average_is_what_is_validated_and_saved(config_path):
 def test_ema_warmup_forgets_the_initial_weights_quickly():
     import torch
 
-    from trainer.train import _ema_with_warmup
+    from trainer.schedules import ema_with_warmup
 
-    update = _ema_with_warmup(0.999)
+    update = ema_with_warmup(0.999)
     averaged = [torch.zeros(3)]
     for n in range(50):
         update(averaged, [torch.ones(3)], torch.tensor(n))
@@ -124,7 +125,7 @@ def test_ema_warmup_forgets_the_initial_weights_quickly():
 
 
 def test_extra_training_ids_never_share_a_material_with_validation(config_path):
-    from trainer.train import split_indices
+    from trainer.splits import split_indices
 
     ids = ["a_000", "a_001", "b_000", "c_000", "c_001", "d_000"]
     groups = [i.split("_")[0] for i in ids]
@@ -137,3 +138,44 @@ def test_extra_training_ids_never_share_a_material_with_validation(config_path):
     everything = load_train_config(config_path, ["data.val_ids=val"])
     train, _ = split_indices(everything, ids, groups, splits)
     assert "c_001" not in [ids[k] for k in train]
+
+
+def test_resumed_run_equals_the_uninterrupted_one(config_path):
+    """One epoch, then resume for a second: the same weights and losses as two epochs in
+    one go (CPU, fixed seeds), and the epoch counter and optimizer state continue."""
+    import torch
+
+    from trainer.train import Trainer
+
+    whole = load_train_config(config_path, ["name=whole"])
+    train(whole, log=lambda *_: None)
+    train(load_train_config(config_path, ["name=parts", "optim.epochs=1"]), log=lambda *_: None)
+    first = torch.load(whole.run_dir.parent / "parts" / "train_state.pt", weights_only=True)
+    trainer = Trainer(load_train_config(config_path, ["name=parts"]), log=lambda *_: None)
+    assert trainer.resume() and trainer.start_epoch == 1
+    steps = first["optimizer"]["state"][0]["step"]
+    assert torch.equal(trainer.optimizer.state_dict()["state"][0]["step"], steps)
+    trainer.run()
+
+    def records(name):
+        lines = (whole.run_dir.parent / name / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "epoch_s"} for line in lines]
+
+    assert records("parts") == records("whole")
+    resumed = torch.load(whole.run_dir.parent / "parts" / "train_state.pt", weights_only=True)
+    uninterrupted = torch.load(whole.run_dir / "train_state.pt", weights_only=True)
+    assert resumed["epoch"] == uninterrupted["epoch"] == 1
+    assert float(resumed["optimizer"]["state"][0]["step"]) == 2 * float(steps)
+    for key, value in uninterrupted["model"].items():
+        assert torch.equal(resumed["model"][key], value), key
+
+
+def test_checkpoint_records_the_target_normalization(config_path):
+    from model_core.spectra.normalize import TargetNormalization, target_normalization_from_record
+
+    best = train(load_train_config(config_path, ["optim.epochs=1"]), log=lambda *_: None)
+    record = load_checkpoint(best).normalization
+    assert record["mode"] == "feff" and "FEFF" in record["description"]
+    assert target_normalization_from_record(record) == TargetNormalization(mode="feff")
+    # Checkpoints written before the settings were recorded give the defaults of their mode.
+    assert target_normalization_from_record({"mode": "edge_step"}) == TargetNormalization()

@@ -1,10 +1,6 @@
-"""``xanes-ensemble MEMBER.pt MEMBER.pt [...] --out MODEL.pt``.
+"""``xanes-ensemble MEMBER.pt MEMBER.pt [...] --out MODEL.pt``: deep-ensemble checkpoints.
 
-Joins independently trained checkpoints of one data split (and one energy grid and graph
-setting; their architectures may differ) into a deep-ensemble checkpoint: the model then
-predicts the mean of its members, and their standard deviation comes with every
-prediction as a rough uncertainty. Measure the ensemble with ``xanes-eval`` on the
-members' common validation split.
+What it does is :data:`DESCRIPTION`, which ``--help`` prints as plain text.
 """
 
 from __future__ import annotations
@@ -16,10 +12,19 @@ from typing import Sequence
 from model_core.cli.common import fail
 
 
+DESCRIPTION = """\
+Join independently trained checkpoints of one data split (and one energy grid and graph
+setting; their architectures may differ) into a deep-ensemble checkpoint: the model then
+predicts the mean of its members, and their standard deviation comes with every
+prediction as a rough uncertainty. Measure the ensemble with xanes-eval on the members'
+common validation split."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xanes-ensemble", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="xanes-ensemble", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("members", nargs="+", help="trained checkpoints (paths or shipped model names)")
-    parser.add_argument("--out", required=True, help="where the ensemble checkpoint goes")
+    parser.add_argument("--out", required=True, metavar="MODEL.pt", help="where the ensemble checkpoint goes")
     return parser
 
 

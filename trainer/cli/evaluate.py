@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="shipped model name or checkpoint path")
     parser.add_argument("--data", required=True, help="dataset directory or .tar.xz/.tar.gz/.zip archive")
     parser.add_argument("--ids", help="file of record ids to evaluate (one per line)")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA, MPS, CPU; default), cpu, cuda, cuda:N, mps")
     parser.add_argument("--out-dir", help="where the CSV and PNG go (default: eval-<model>)")
     parser.add_argument("--screen", action="store_true", help="drop unphysical spectra before scoring")
     parser.add_argument("--cache-dir", help="cache prepared data here")

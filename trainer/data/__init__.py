@@ -3,25 +3,25 @@
 
 Modules:
     records: :class:`SpectrumRecord`, one absorber site with its raw spectrum.
-    sources: directory/archive readers (FEFF and XANESNET-FDMNES layouts), splits.
-    preprocess: normalization, interpolation to the model grid, screening.
+    sources: every record of a source, whatever its layout (:func:`load_records`).
+    trees: a folder or an archive as a file tree; the load report; ``splits/`` id lists.
+    feff_source / fdmnes_source: the FEFF (OmniXAS, run folders) and XANESNET-FDMNES layouts.
+    preprocess: interpolation to the model grid, screening (targets are normalized by
+        :func:`model_core.spectra.normalize.normalize_target`).
     dataset: :func:`prepare_dataset` -> :class:`PreparedDataset` (cached on disk).
 """
 
 from trainer.data.records import SpectrumRecord
 from trainer.data.sources import LoadReport, load_records, read_splits
-from trainer.data.preprocess import Normalization, normalize, interpolate_to_grid, screen
+from trainer.data.preprocess import interpolate_to_grid
 from trainer.data.dataset import PreparedDataset, prepare_dataset
 
 __all__ = [
     "LoadReport",
-    "Normalization",
     "PreparedDataset",
     "SpectrumRecord",
     "interpolate_to_grid",
     "load_records",
-    "normalize",
     "prepare_dataset",
     "read_splits",
-    "screen",
 ]

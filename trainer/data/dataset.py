@@ -31,12 +31,12 @@ import numpy as np
 
 from model_core.config import EnergyGrid, GraphConfig
 from model_core.graph import AbsorberGraph, build_graphs
-from trainer.data.preprocess import (Normalization, PreprocessError, ScreenCriteria, prepare_record,
-                                     write_dropped_csv)
+from model_core.spectra.normalize import TargetNormalization
+from trainer.data.preprocess import PreprocessError, ScreenCriteria, prepare_record
 from trainer.data.records import SpectrumRecord
 from trainer.data.sources import LoadReport, iter_records, open_source, read_splits, source_fingerprint
 
-__all__ = ["CODE_VERSION", "GraphSpectrumDataset", "PreparedDataset", "prepare_dataset"]
+__all__ = ["CODE_VERSION", "PreparedDataset", "prepare_dataset"]
 
 #: Bump whenever parsing, preprocessing or graph storage changes what a cache holds.
 CODE_VERSION = "data-2"
@@ -86,14 +86,6 @@ class PreparedDataset:
     def __len__(self) -> int:
         return int(len(self.ids))
 
-    @property
-    def n_points(self) -> int:
-        return int(self.mu.shape[1])
-
-    def index_of(self, record_id: str) -> int:
-        """Row of a record id. Raises KeyError when absent."""
-        return self._row[record_id]
-
     def graph(self, i: int) -> AbsorberGraph:
         """The :class:`AbsorberGraph` of row ``i`` (absorber = node 0)."""
         n0, n1 = int(self.node_offsets[i]), int(self.node_offsets[i + 1])
@@ -131,12 +123,6 @@ class PreparedDataset:
             rows.append(row)
         return self.take(np.asarray(rows, dtype=np.int64))
 
-    def split(self, name: str) -> "PreparedDataset":
-        """:meth:`subset` of a named split from the source's ``splits/`` folder."""
-        if name not in self.splits:
-            raise KeyError(f"no split {name!r} (available: {', '.join(self.splits) or 'none'})")
-        return self.subset(self.splits[name])
-
     def take(self, rows: np.ndarray) -> "PreparedDataset":
         """A dataset of the given rows (graph arrays re-packed)."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -152,17 +138,6 @@ class PreparedDataset:
             z=self.z[node_sel], pos=self.pos[node_sel], edge_index=self.edge_index[:, edge_sel],
             atom_index=self.atom_index[node_sel], image=self.image[node_sel],
             splits=self.splits, meta=dict(self.meta))
-
-    def training_mean(self, ids: Iterable[str] | None = None) -> np.ndarray:
-        """(G,) float64 mean spectrum over ``ids`` (all rows when None)."""
-        data = self if ids is None else self.subset(ids)
-        if len(data) == 0:
-            raise ValueError("no spectra to average")
-        return data.mu.astype(np.float64).mean(axis=0)
-
-    def torch_dataset(self, dtype: Any = None) -> "GraphSpectrumDataset":
-        """A :class:`torch.utils.data.Dataset` view (see :class:`GraphSpectrumDataset`)."""
-        return GraphSpectrumDataset(self, dtype)
 
     # -- storage ---------------------------------------------------------------
 
@@ -264,43 +239,13 @@ def _report_from_arrays(data: dict[str, np.ndarray]) -> LoadReport:
         normalization_methods=json.loads(str(data["report_methods"])))
 
 
-class GraphSpectrumDataset:
-    """``torch.utils.data.Dataset`` over a :class:`PreparedDataset`.
-
-    Item ``i`` is a torch-geometric ``Data`` from
-    :func:`model_core.batching.graph_to_data` with extra fields ``y`` (1, G)
-    normalized spectrum, ``e0`` (1,) absolute E0 in eV (NaN when unknown) and
-    ``idx`` (1,) the row.
-    """
-
-    def __init__(self, dataset: PreparedDataset, dtype: Any = None):
-        import torch
-
-        self.dataset = dataset
-        self.dtype = dtype or torch.float32
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int):
-        import torch
-
-        from model_core.batching import graph_to_data
-
-        data = graph_to_data(self.dataset.graph(i), self.dtype)
-        data.y = torch.as_tensor(self.dataset.mu[i], dtype=self.dtype).unsqueeze(0)
-        data.e0 = torch.tensor([float(self.dataset.e0_abs[i])], dtype=torch.float64)
-        data.idx = torch.tensor([i], dtype=torch.long)
-        return data
-
-
 # ---------------------------------------------------------------------------
 # Preparation
 # ---------------------------------------------------------------------------
 
-def cache_key(source: str | Path, grid: EnergyGrid, graph_config: GraphConfig, normalization: Normalization,
-              screen: bool, criteria: ScreenCriteria, element: str | None, tolerance_ev: float,
-              ids: Iterable[str] | None = None) -> str:
+def cache_key(source: str | Path, grid: EnergyGrid, graph_config: GraphConfig,
+              normalization: TargetNormalization, screen: bool, criteria: ScreenCriteria,
+              element: str | None, tolerance_ev: float, ids: Iterable[str] | None = None) -> str:
     """Hex digest identifying one preparation (see the module docstring)."""
     payload = {
         "source": source_fingerprint(source), "grid": dataclasses.asdict(grid),
@@ -321,7 +266,7 @@ def _source_stem(source: str | Path) -> str:
 
 
 def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphConfig = GraphConfig(),
-                    normalization: Normalization | str = "edge_step", screen: bool = True,
+                    normalization: TargetNormalization | str = "edge_step", screen: bool = True,
                     element: str | None = None, cache_dir: str | Path | None = None,
                     progress: bool = True, criteria: ScreenCriteria = ScreenCriteria(),
                     tolerance_ev: float = 2.5, ids: Iterable[str] | None = None,
@@ -333,7 +278,7 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
             ``.npz`` written by :meth:`PreparedDataset.save` (a cache file copied elsewhere).
         grid: model energy grid (eV relative to the edge).
         graph_config: crop / edge radii for :func:`model_core.graph.build_graphs`.
-        normalization: a :class:`Normalization` or just its mode name.
+        normalization: a :class:`TargetNormalization` or just its mode name.
         screen: apply :func:`trainer.data.preprocess.screen_spectrum`.
         element: absorbing element (filter for FEFF, absorber for FDMNES).
         cache_dir: where the ``.npz`` cache and the ``-report.csv`` of unreadable and
@@ -351,7 +296,7 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
         ValueError: the source cannot be opened or yields no usable record.
     """
     if isinstance(normalization, str):
-        normalization = Normalization(mode=normalization)
+        normalization = TargetNormalization(mode=normalization)
     ids = None if ids is None else list(ids)
     if str(source).lower().endswith(".npz"):
         return _load_prepared(Path(source), grid, graph_config, normalization, element, ids)
@@ -405,8 +350,9 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
     return dataset, report
 
 
-def _load_prepared(path: Path, grid: EnergyGrid, graph_config: GraphConfig, normalization: Normalization,
-                   element: str | None, ids: list[str] | None) -> tuple[PreparedDataset, LoadReport]:
+def _load_prepared(path: Path, grid: EnergyGrid, graph_config: GraphConfig,
+                   normalization: TargetNormalization, element: str | None,
+                   ids: list[str] | None) -> tuple[PreparedDataset, LoadReport]:
     """A dataset prepared earlier (a cache ``.npz`` copied elsewhere, e.g. to a GPU machine
     without the raw data), checked against the requested grid, graph and normalization so
     that a model is never trained on a preparation it was not configured for."""

@@ -134,7 +134,6 @@ def test_absorber_only_graph_has_no_nan():
 
 
 ABLATIONS = {
-    "scalar_only": dict(scalar_only=True),
     "no_layer_norm": dict(use_layer_norm=False),
     "no_gate": dict(use_gate=False),
     "no_gated_residual": dict(use_gated_residual=False),
@@ -168,7 +167,7 @@ def test_ablation_builds_runs_and_is_invariant(overrides, graphs):
 
 
 def test_ablation_structure():
-    scalar = XANE3(dataclasses.replace(TINY, scalar_only=True))
+    scalar = XANE3(dataclasses.replace(TINY, l_max=0))
     assert scalar.irreps_hidden == o3.Irreps("8x0e") and scalar.irreps_sh == o3.Irreps("0e")
     assert XANE3(dataclasses.replace(TINY, l_max=1)).irreps_hidden == o3.Irreps("8x0e+4x1o")
     assert XANE3(TINY).irreps_hidden == o3.Irreps("8x0e+4x1o+2x2e")
@@ -265,7 +264,7 @@ def test_float32_default(graphs):
 def test_parameter_count(capsys):
     default = count_parameters(XANE3(ModelConfig()))
     full = count_parameters(XANE3(ModelConfig(tensor_product="full")))
-    scalar = count_parameters(XANE3(ModelConfig(scalar_only=True, scalar_channels=63, tensor_product="full")))
+    scalar = count_parameters(XANE3(ModelConfig(l_max=0, scalar_channels=63, tensor_product="full")))
     with capsys.disabled():
         print(f"\nparameters: default (uvu) {default:,d}; full (uvw) {full:,d}; "
               f"scalar-only 63x0e full {scalar:,d} (paper: 1.19 M / scalar-only 1.17 M)")
@@ -273,4 +272,3 @@ def test_parameter_count(capsys):
     # depthwise default has far fewer radial-MLP weights.
     assert 0.5e6 < full < 2.5e6
     assert 0.1e6 < default < 2.5e6
-    assert XANE3.from_config(ModelConfig()).config == ModelConfig()

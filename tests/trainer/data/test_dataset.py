@@ -8,7 +8,8 @@ import pytest
 import trainer.data.dataset as dataset_module
 from model_core.config import EnergyGrid, GraphConfig
 from model_core.graph import build_graph
-from trainer.data import Normalization, PreparedDataset, prepare_dataset
+from model_core.spectra.normalize import TargetNormalization
+from trainer.data import PreparedDataset, prepare_dataset
 from tests.trainer.data.synthetic import write_feff_material, write_xanesnet_complex
 
 CU_GRID = EnergyGrid(-10.0, 100.0, 221)
@@ -66,36 +67,41 @@ def test_prepare_feff_and_cache_round_trip(feff_source, tmp_path, monkeypatch):
 
     # Another normalization is another cache entry.
     monkeypatch.undo()
-    other, _ = prepare_dataset(feff_source, CU_GRID, GRAPHS, Normalization(mode="feff"), cache_dir=cache,
+    other, _ = prepare_dataset(feff_source, CU_GRID, GRAPHS, TargetNormalization(mode="feff"), cache_dir=cache,
                                progress=False)
     assert len(list(cache.glob("*.npz"))) == 2
     assert not np.array_equal(other.mu, first.mu)
 
 
-def test_subset_split_mean_and_torch_view(feff_source):
+def test_subset_and_graphs(feff_source):
     data, _ = prepare_dataset(feff_source, CU_GRID, GRAPHS, "feff", progress=False)
-    val = data.split("val")
+    val = data.subset(data.splits["val"])
     assert val.ids.tolist() == ["mp-3_003"]  # mp-2_002 was unreadable
     with pytest.raises(KeyError):
         data.subset(["mp-2_002"], strict=True)
     sub = data.subset(["mp-3_003", "mp-1_000"])
     assert sub.ids.tolist() == ["mp-3_003", "mp-1_000"]
+    rows = {rid: k for k, rid in enumerate(data.ids.tolist())}
     for k, rid in enumerate(sub.ids):
-        row = data.index_of(rid)
+        row = rows[rid]
         np.testing.assert_array_equal(sub.mu[k], data.mu[row])
         np.testing.assert_array_equal(sub.graph(k).edge_index, data.graph(row).edge_index)
-    np.testing.assert_allclose(data.training_mean(["mp-1_000", "mp-1_001"]), data.mu[:2].mean(0), rtol=1e-6)
     assert len(data.graphs) == 3 and data.graphs[-1].site_index == 3
 
-    torch_data = data.torch_dataset()
-    item = torch_data[0]
-    assert tuple(item.y.shape) == (1, 221)
-    assert float(item.e0) == pytest.approx(8990.0, abs=1e-3)
-    assert item.edge_vec.shape[0] == item.edge_index.shape[1]
-    from model_core.batching import collate
 
-    batch = collate([torch_data[i] for i in range(len(torch_data))])
+def test_training_examples_carry_targets(feff_source):
+    from model_core.batching import collate
+    from trainer.splits import training_examples
+
+    data, _ = prepare_dataset(feff_source, CU_GRID, GRAPHS, "feff", progress=False)
+    split = training_examples(data, np.arange(len(data)), e0_mean=8980.0, e0_std=5.0)
+    item = split.data[0]
+    assert tuple(item.y.shape) == (1, 221)
+    assert float(item.e0) == pytest.approx((8990.0 - 8980.0) / 5.0, abs=1e-3)
+    assert item.edge_vec.shape[0] == item.edge_index.shape[1]
+    batch = collate(list(split.data))
     assert tuple(batch.y.shape) == (3, 221) and batch.num_graphs == 3
+
 
 
 def test_prepare_xanesnet_with_screening(tmp_path):

@@ -1,4 +1,4 @@
-"""Normalization, grid interpolation and screening on synthetic spectra."""
+"""Grid interpolation, screening and record preparation on synthetic spectra."""
 
 from __future__ import annotations
 
@@ -6,60 +6,17 @@ import numpy as np
 import pytest
 
 from model_core.config import EnergyGrid
-from trainer.data.preprocess import (GridCoverageError, Normalization, PreprocessError, ScreenCriteria,
-                                     interpolate_to_grid, normalize, prepare_record, screen,
-                                     screen_spectrum, write_dropped_csv)
+from model_core.spectra.normalize import TargetNormalization
+from trainer.data.preprocess import (GridCoverageError, PreprocessError, ScreenCriteria, interpolate_to_grid,
+                                     prepare_record, screen_spectrum)
 from trainer.data.records import SpectrumRecord
 from model_core.types import Structure
 
-from tests.trainer.data.synthetic import step_spectrum
 
 
 def _ideal_step(energy, step, pre_level=0.0, pre_slope=0.0):
     """Sharp-ish edge at 0 with flat post-edge: the exact answer is known."""
     return pre_level + pre_slope * energy + step / (1.0 + np.exp(-energy / 0.5))
-
-
-@pytest.mark.parametrize("energy", [np.linspace(-15, 60, 226), np.linspace(-40, 150, 400)])
-@pytest.mark.parametrize("step, pre_level, pre_slope", [(1.0, 0.0, 0.0), (0.37, 0.05, 0.001), (250.0, 3.0, -0.02)])
-def test_edge_step_recovers_pre_zero_post_one(energy, step, pre_level, pre_slope):
-    mu = _ideal_step(energy, step, pre_level, pre_slope)
-    norm, info = normalize(energy, mu, Normalization(mode="edge_step"))
-    assert info["method"] == "own_fit"
-    assert info["step"] == pytest.approx(step, rel=0.02)
-    assert np.abs(norm[energy < -8]).max() < 0.02
-    assert np.abs(norm[energy > 20] - 1.0).max() < 0.03
-
-
-def test_edge_step_short_pre_edge_uses_constant():
-    energy = np.linspace(-6, 60, 150)  # only 3 points below -5 eV
-    mu = 0.1 + _ideal_step(energy, 2.0)
-    norm, info = normalize(energy, mu, Normalization(mode="edge_step"))
-    assert len(info["pre"]) == 1
-    assert np.abs(norm[energy > 20] - 1.0).max() < 0.05
-
-
-def test_edge_step_with_larch_or_fallback():
-    energy = np.linspace(-15, 60, 226)
-    mu = _ideal_step(energy, 0.5, 0.02)
-    norm, info = normalize(energy, mu, Normalization(mode="edge_step", use_larch=True), e_edge_abs=7112.0)
-    assert info["method"] in ("larch", "own_fit")
-    assert np.abs(norm[energy > 25] - 1.0).max() < 0.05
-
-
-def test_other_modes():
-    energy = np.linspace(-10, 100, 221)
-    mu = 2.0 * step_spectrum(energy)
-    same, info = normalize(energy, mu, Normalization(mode="feff"))
-    assert info["method"] == "none" and np.array_equal(same, mu)
-    scaled, info = normalize(energy, mu, Normalization(mode="post_mean", post_mean_window=(20.0, 100.0)))
-    assert scaled[(energy >= 20)].mean() == pytest.approx(1.0)
-    with pytest.raises(PreprocessError, match="outside the data"):
-        normalize(energy, mu, Normalization(mode="post_mean", post_mean_window=(200.0, 300.0)))
-    with pytest.raises(PreprocessError, match="edge step not positive"):
-        normalize(energy, -mu, Normalization(mode="edge_step"))
-    with pytest.raises(ValueError, match="mode"):
-        Normalization(mode="bogus")
 
 
 def test_interpolation_and_coverage():
@@ -102,7 +59,7 @@ def _record(rid, mu, energy):
                           metadata={"e_edge_ev": 7112.0})
 
 
-def test_screen_records_and_csv(tmp_path):
+def test_screen_records():
     energy = np.linspace(-15, 60, 226)
     grid = EnergyGrid(-15.0, 60.0, 226)
     records = [
@@ -111,14 +68,14 @@ def test_screen_records_and_csv(tmp_path):
         _record("short", _ideal_step(energy, 0.6)[:100], energy[:100]),
         _record("flat", np.full_like(energy, 0.3), energy),
     ]
-    kept, dropped = screen(records, grid, Normalization(mode="edge_step"))
-    assert [r.record_id for r in kept] == ["ok"]
-    reasons = dict(dropped)
+    reasons = {}
+    for record in records:
+        try:
+            prepare_record(record, grid, TargetNormalization(mode="edge_step"))
+        except PreprocessError as exc:
+            reasons[record.record_id] = str(exc)
     assert set(reasons) == {"neg", "short", "flat"}
     assert "grid" in reasons["short"]
     assert "edge step" in reasons["flat"] or "negative" in reasons["flat"]
-    path = write_dropped_csv(tmp_path / "dropped.csv", dropped)
-    lines = path.read_text().splitlines()
-    assert lines[0] == "record_id,reason" and len(lines) == 4
-    mu, info = prepare_record(records[0], grid, Normalization(mode="edge_step"))
+    mu, info = prepare_record(records[0], grid, TargetNormalization(mode="edge_step"))
     assert mu.shape == (226,) and info["method"] == "own_fit"

@@ -10,7 +10,8 @@ import pytest
 
 from model_core.types import Structure
 from trainer.data.records import SpectrumRecord
-from trainer.data.sources import fdmnes_e0, k_edge_energy, load_records, read_splits
+from trainer.data.fdmnes_source import fdmnes_e0, k_edge_energy
+from trainer.data.sources import load_records, read_splits
 from tests.trainer.data.synthetic import (CLUSTER_FEFF_INP, write_feff_material, write_xanesnet_complex,
                                           write_xmu)
 
