@@ -20,6 +20,8 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
                              "spectra (XDI, Athena .prj, column files, ...), sorted as when dropped on the window")
     parser.add_argument("--session", help="restore a saved session (JSON)")
     parser.add_argument("--no-3d", action="store_true", help="do not create the OpenGL view")
+    parser.add_argument("--restore", action="store_true",
+                        help="restore the most recent autosave left by an instance that did not exit cleanly")
     return parser.parse_args(list(argv))
 
 
@@ -53,14 +55,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("xanes-gui")
     app.setOrganizationName("xanes-gui")
 
+    from xanes_gui import autosave
     from xanes_gui.mainwindow import MainWindow
     from xanes_gui.state import AppState
 
     state = AppState()
     window = MainWindow(state, enable_3d=False if args.no_3d else None, defer_3d=True)
+    autosaver = autosave.install(state, window, restore=args.restore)
     window.show()
     schedule_startup(state, window, args)
     status = app.exec()
+    autosaver.close()
     state.shutdown()
     # Delete the window (and its OpenGL items) while the QApplication and the
     # GL context still exist; left to interpreter shutdown, the destruction

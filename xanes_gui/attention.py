@@ -8,19 +8,25 @@ recolours the 3-D view (see :mod:`xanes_gui.viewer3d`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel,
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
-from PySide6.QtCore import Qt
 
 from model_core.types import Prediction, SiteAttention, Structure
 from xanes_gui.elements import color_hex
+from xanes_gui.sitetable import fit_columns
 from xanes_gui.state import AppState
 
 TOP_N = 12
+#: Least free space between two bar labels (pixels).
+LABEL_GAP_PX = 6
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,21 @@ def top_neighbours(attention: SiteAttention, structure: Structure, n: int = TOP_
     return out
 
 
+def label_stride(label_widths_px: Sequence[float], spacing_px: float, gap_px: float = LABEL_GAP_PX) -> int:
+    """Label every k-th bar, with the smallest k for which neighbouring labels do not touch.
+
+    Args:
+        label_widths_px: width of each label in pixels.
+        spacing_px: distance between neighbouring bars in pixels.
+    """
+    widest = max(label_widths_px, default=0.0)
+    if widest <= 0:
+        return 1
+    if spacing_px <= 0:
+        return max(1, len(label_widths_px))
+    return max(1, math.ceil((widest + gap_px) / spacing_px))
+
+
 class AttentionPanel(QWidget):
     """Bar chart + table of the top neighbours of one predicted site."""
 
@@ -70,11 +91,13 @@ class AttentionPanel(QWidget):
             self.chart.getAxis(axis).enableAutoSIPrefix(False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="b", pen="k")
         self.chart.addItem(self.bars)
+        self._labels: list[str] = []
+        self.chart.getViewBox().sigResized.connect(self._update_ticks)
         self.table = QTableWidget(0, 5, self)
         self.table.setHorizontalHeaderLabels(["Atom", "Element", "Image", "Distance (Å)", "Weight"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        fit_columns(self.table.horizontalHeader())
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Site:", self))
@@ -137,6 +160,19 @@ class AttentionPanel(QWidget):
             self.state.view.set_view(attention_site=int(self.site_combo.itemData(index)))
             self._refresh()
 
+    def _update_ticks(self, *_args) -> None:
+        # A label under every bar overlaps in a narrow dock: label every k-th
+        # bar (all bars keep a tick mark) so that the labels shown fit.
+        axis = self.chart.getAxis("bottom")
+        metrics = QFontMetrics(axis.style["tickFont"] or axis.font())
+        widths = [metrics.boundingRect(QRect(0, 0, 100, 100), int(Qt.AlignmentFlag.AlignCenter), text).width()
+                  for text in self._labels]
+        spacing = self.chart.getViewBox().width() / max(len(self._labels), 1)
+        stride = label_stride(widths, spacing)
+        labelled = [(k, text) for k, text in enumerate(self._labels) if k % stride == 0]
+        unlabelled = [(k, "") for k in range(len(self._labels)) if k % stride]
+        axis.setTicks([labelled, unlabelled])
+
     def _refresh(self) -> None:
         prediction, doc = self._prediction, self.state.structures.current
         index = self.site_combo.currentIndex()
@@ -152,8 +188,8 @@ class AttentionPanel(QWidget):
         brushes = [pg.mkBrush(color_hex(doc.structure.atomic_numbers[n.atom_index])) if doc else pg.mkBrush("b")
                    for n in self.neighbours]
         self.bars.setOpts(x=x, height=heights, width=0.7, brushes=brushes or None, brush="b", pen="k")
-        ticks = [(k, f"{n.element}\n{n.distance:.2f}") for k, n in enumerate(self.neighbours)]
-        self.chart.getAxis("bottom").setTicks([ticks])
+        self._labels = [f"{n.element}\n{n.distance:.2f}" for n in self.neighbours]
+        self._update_ticks()
         self.chart.setLabel("bottom", "neighbour (element, distance Å)")
         if len(x):
             self.chart.setXRange(-0.6, len(x) - 0.4, padding=0)

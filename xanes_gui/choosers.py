@@ -64,11 +64,13 @@ class ImportChoosers(QObject):
         self._settings.setValue(COLUMN_MEMORY_KEY, json.dumps(data))
 
     def show_column_chooser(self, path: str, names: list, message: str = "") -> "ColumnChooser":
-        """Ask (non-modally) which columns make the spectrum; the choice is remembered per column names."""
+        """Ask (non-modally, with a live preview) which columns make the spectrum; remembered per column names."""
+        from xanes_gui.importdialog import ImportDialog  # it builds on ColumnChooser below
+
         if self.column_chooser is not None:
             self.column_chooser.close()
         initial = self._measured.column_memory.get(column_signature(names))
-        chooser = ColumnChooser(path, names, message, initial, self._window)
+        chooser = ImportDialog(path, names, message, initial, self._window)
         chooser.chosen.connect(self._on_columns_chosen)
         chooser.destroyed.connect(lambda *_: setattr(self, "column_chooser", None))
         self.column_chooser = chooser

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 from xanes_gui.attention import AttentionPanel
 from xanes_gui.choosers import ImportChoosers
 from xanes_gui.filedrop import dropped_paths, open_any
+from xanes_gui.hint import EmptyHint
 from xanes_gui.measuredpanel import MeasuredPanel
 from xanes_gui.menus import add_recent, build_menus, recent_files
 from xanes_gui.messages import MessageBanner, MessageLog
@@ -21,6 +22,10 @@ from xanes_gui.plots import (CurveList, SpectraPlots, curves_for, feff_curves, h
 from xanes_gui.sitetable import SitePanel
 from xanes_gui.state import AppState
 
+EMPTY_HINT = ("Open or drop a structure (CIF, POSCAR, XYZ, feff.inp, PDB) or a measured spectrum — "
+              "File ▸ Open Example to try one")
+#: Share of the central area given to the spectra (the 3-D view gets the rest).
+SPECTRA_SHARE = 0.62
 
 
 def gl_available() -> bool:
@@ -77,8 +82,8 @@ class MainWindow(QMainWindow):
         self._view_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         splitter.addWidget(self._view_placeholder)
         splitter.addWidget(self.plots)
-        splitter.setStretchFactor(0, 9)
-        splitter.setStretchFactor(1, 11)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
         self.central_splitter = splitter
         if enable_3d is not False:
             if defer_3d:
@@ -94,6 +99,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
+        structures, measured = state.structures, state.measured
+        self.empty_hint = EmptyHint(EMPTY_HINT, splitter, lambda: not structures.documents and not measured.docs,
+                                    (structures.structureAdded, structures.structureRemoved, measured.measuredAdded,
+                                     measured.measuredRemoved))
 
         # ---- docks
         self.structure_list = QListWidget(self)
@@ -185,7 +194,7 @@ class MainWindow(QMainWindow):
                          Qt.Orientation.Vertical)
         self.resizeDocks([d["Messages"]], [70], Qt.Orientation.Vertical)
         width = self.central_splitter.width()
-        self.central_splitter.setSizes([int(width * 0.45), width - int(width * 0.45)])
+        self.central_splitter.setSizes([width - int(width * SPECTRA_SHARE), int(width * SPECTRA_SHARE)])
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -234,6 +243,15 @@ class MainWindow(QMainWindow):
                                                 self.state.backend.measured_filter())
         if paths:
             self.state.measured.import_files(paths)
+
+    def import_preview_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import with preview", self._last_dir(),
+                                              "Column files (*.dat *.txt *.csv *.xdi);;All files (*)")
+        if path:
+            try:
+                self.choosers.show_column_chooser(path, self.state.backend.measured_columns(path))
+            except (OSError, ValueError) as exc:
+                self.state.messages.errorMessage.emit(str(exc))
 
     # ------------------------------------------------------------------ FEFF
     def default_feff_folder(self) -> str:

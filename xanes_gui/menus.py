@@ -70,6 +70,8 @@ def build_menus(window: MainWindow) -> None:
     window.examples_menu.setEnabled(bool(window.examples_menu.actions()))
     window.measured_action = file_menu.addAction("Import &Measured Spectrum…", window.import_measured_dialog)
     window.measured_action.setToolTip("XDI, Athena projects (.prj), column files, FEFF xmu.dat")
+    file_menu.addAction("Import with Pre&view…", window.import_preview_dialog).setToolTip(
+        "Choose the energy, I0, It/If or μ columns of a column file while seeing the spectrum")
     file_menu.addSeparator()
     export_menu = file_menu.addMenu("&Export")
     export_menu.addAction("Spectra as &PNG…", lambda: window._export_dialog("png"))

@@ -16,16 +16,59 @@ from xanes_gui.state import AppState, StructureDoc
 COLUMNS = ("#", "El.", "Wyck.", "Mult.", "CN", "NN (Å)")
 
 
+def fit_columns(header: QHeaderView) -> None:
+    """Every column at least as wide as its header text and contents; the last one takes the rest.
+
+    Stretched columns share the width evenly and clip their headers in a narrow
+    dock ("Distance (Å)"); a horizontal scroll bar is the better failure.
+    """
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    # Before stretching: the stretched last column is never made narrower than
+    # its size when stretching starts (100 px by default), which pushed a
+    # scroll bar into a narrow dock.
+    header.setDefaultSectionSize(header.minimumSectionSize())
+    header.setStretchLastSection(True)
+    # Widths from the visible rows and about 100 more, not from every row of a big structure.
+    header.setResizeContentsPrecision(100)
+
+
+def _nan_text(values: np.ndarray, fmt: str) -> list[str]:
+    return ["–" if v != v else format(v, fmt) for v in np.asarray(values, dtype=float).tolist()]
+
+
 class SiteTableModel(QAbstractTableModel):
-    """Read-only table over a :class:`StructureDoc` (numbers sort numerically)."""
+    """Read-only table over a :class:`StructureDoc` (numbers sort numerically).
+
+    Every cell is computed once per document: the view and the sorting proxy
+    ask for each cell many times (a 20,000-atom structure: hundreds of
+    thousands of calls), so :meth:`data` only indexes lists.
+    """
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._doc: StructureDoc | None = None
+        self._display: list[list] = []
+        self._keys: list[list] = []
+        self._colors: list[QColor] = []
 
     def set_document(self, doc: StructureDoc | None) -> None:
         self.beginResetModel()
         self._doc = doc
+        self._display, self._keys, self._colors = [], [], []
+        if doc is not None:
+            n = doc.structure.n_atoms
+            symbols = list(doc.structure.symbols)
+            wyckoff = (list(doc.symmetry.wyckoff) + [""] * n)[:n]
+            multiplicity = np.asarray(doc.symmetry.multiplicity, dtype=int).tolist()
+            coordination = np.asarray(doc.coordination, dtype=float)
+            nearest = np.asarray(doc.nearest, dtype=float)
+            rows = list(range(n))
+            self._display = [rows, symbols, wyckoff, multiplicity, _nan_text(coordination, "g"),
+                             _nan_text(nearest, ".3f")]
+            self._keys = [rows, symbols, wyckoff, multiplicity, coordination.tolist(), nearest.tolist()]
+            numbers = np.asarray(doc.structure.atomic_numbers, dtype=int).tolist()
+            palette = {z: QColor(color_hex(z)) for z in set(numbers)}
+            self._colors = [palette[z] for z in numbers]
         self.endResetModel()
 
     @property
@@ -33,7 +76,7 @@ class SiteTableModel(QAbstractTableModel):
         return self._doc
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt API
-        return 0 if parent.isValid() or self._doc is None else self._doc.structure.n_atoms
+        return 0 if parent.isValid() else len(self._colors)
 
     def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(COLUMNS)
@@ -47,28 +90,15 @@ class SiteTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
-        doc = self._doc
-        if doc is None or not index.isValid():
+        if not self._colors or not index.isValid():
             return None
         row, col = index.row(), index.column()
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
-            sort = role == Qt.ItemDataRole.UserRole
-            if col == 0:
-                return row
-            if col == 1:
-                return doc.structure.symbols[row]
-            if col == 2:
-                return doc.symmetry.wyckoff[row] if row < len(doc.symmetry.wyckoff) else ""
-            if col == 3:
-                return int(doc.symmetry.multiplicity[row])
-            if col == 4:
-                value = float(doc.coordination[row])
-                return value if sort else ("–" if np.isnan(value) else f"{value:g}")
-            if col == 5:
-                value = float(doc.nearest[row])
-                return value if sort else ("–" if np.isnan(value) else f"{value:.3f}")
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display[col][row]
+        if role == Qt.ItemDataRole.UserRole:
+            return self._keys[col][row]
         if role == Qt.ItemDataRole.DecorationRole and col == 1:
-            return QColor(color_hex(int(doc.structure.atomic_numbers[row])))
+            return self._colors[row]
         if role == Qt.ItemDataRole.TextAlignmentRole and col != 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -91,11 +121,7 @@ class SitePanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().setVisible(False)
-        header = self.table.horizontalHeader()
-        # Columns share the dock's width so the distance column is never cut off.
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setMinimumSectionSize(28)
+        fit_columns(self.table.horizontalHeader())
         self.equivalent_button = QPushButton("Select equivalent sites", self)
         self.element_combo = QComboBox(self)
         self.element_button = QPushButton("Select all", self)
@@ -122,6 +148,11 @@ class SitePanel(QWidget):
 
     def _on_current(self, doc_id: str) -> None:
         doc = self.state.structures.document(doc_id)
+        header = self.table.horizontalHeader()
+        if header.sortIndicatorSection() == 0 and header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder:
+            # Atom order is the model's own order: spare the proxy a sort that
+            # calls data() from C++ (seconds for 20,000 atoms).
+            self.proxy.sort(-1)
         self._syncing = True
         try:
             self.model.set_document(doc)

@@ -1,302 +1,35 @@
-"""3-D structure view: atoms as one shaded sphere mesh, bonds, unit cell, picking.
+"""3-D structure view: atoms, bonds, unit cell, picking, synced with the app state.
 
-All atoms are drawn as ONE :class:`~pyqtgraph.opengl.GLMeshItem` built by
-instancing a low-poly sphere per atom (numpy, no per-atom items), so thousands
-of atoms stay smooth. Picking casts a ray from the camera through the mouse
-position (the inverse of the view and projection matrices that pyqtgraph uses
-to draw) and intersects it with the atom spheres; the nearest hit wins.
-
-The geometry helpers at the top are plain numpy so they can be tested
-without an OpenGL context.
+All atoms are ONE GL item of ray-cast sphere impostors (:mod:`xanes_gui.glatoms`),
+the bonds one line item and the cell another, all created once and only updated
+with new data, so tens of thousands of atoms stay smooth and no per-frame Python
+work grows with the structure. What is drawn is computed in
+:mod:`xanes_gui.scene3d`; picking casts a ray from the camera through the mouse
+position (:mod:`xanes_gui.picking`) and intersects it with the atom spheres.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.opengl as gl
-from pyqtgraph.opengl import shaders
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QLinearGradient, QPainter
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSpinBox,
-                               QToolTip, QVBoxLayout, QWidget)
+                               QToolBar, QToolTip, QVBoxLayout, QWidget)
 
-from model_core.types import Prediction, Structure
-from xanes_gui.elements import covalent_radii, jmol_colors
+from model_core.types import Prediction
+from xanes_gui.glatoms import SphereImpostors
+from xanes_gui.picking import camera_ray, project_points, qmatrix_to_numpy, ray_pick
+from xanes_gui.scene3d import SceneGeometry, bond_segments, cell_edges
 from xanes_gui.state import AppState, StructureDoc
 
-#: Spheres are drawn at this fraction of the covalent radius (ball-and-stick look).
-ATOM_SCALE = 0.45
-#: Two atoms are bonded when closer than this factor times the sum of their covalent radii.
-BOND_TOLERANCE = 1.15
 HIGHLIGHT_SCALE = 1.3
 HIGHLIGHT_COLOR = (1.0, 0.8, 0.0, 0.45)
-#: Non-metals (H, He, B, C, N, O, F, Ne, Si, P, S, Cl, Ar, As, Se, Br, Kr, Te, I, Xe, At, Rn).
-#: Sticks are drawn only when at least one end is one of these: metal-metal
-#: contacts in oxides and salts (Cu-Cu 2.9 A in CuO) would otherwise hide the
-#: coordination polyhedra. A display choice only.
-NON_METALS = frozenset({1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 33, 34, 35, 36, 52, 53, 54, 85, 86})
 ATTENTION_COLORMAP = "viridis"
-
-
-# --------------------------------------------------------------------- geometry
-@lru_cache(maxsize=4)
-def icosphere(subdivisions: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """A unit icosphere: (V, 3) float32 vertices on the unit sphere and (F, 3) uint32 faces.
-
-    subdivisions=1 gives 42 vertices / 80 faces: round enough for atoms, cheap to instance.
-    """
-    t = (1.0 + 5 ** 0.5) / 2.0
-    verts = [(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
-             (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)]
-    faces = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
-             (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5), (2, 4, 11),
-             (6, 2, 10), (8, 6, 7), (9, 8, 1)]
-    vertices = [np.array(v, dtype=float) / np.linalg.norm(v) for v in verts]
-    for _ in range(subdivisions):
-        midpoints: dict[tuple[int, int], int] = {}
-
-        def midpoint(a: int, b: int) -> int:
-            key = (min(a, b), max(a, b))
-            if key not in midpoints:
-                m = vertices[a] + vertices[b]
-                vertices.append(m / np.linalg.norm(m))
-                midpoints[key] = len(vertices) - 1
-            return midpoints[key]
-
-        new_faces = []
-        for a, b, c in faces:
-            ab, bc, ca = midpoint(a, b), midpoint(b, c), midpoint(c, a)
-            new_faces += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
-        faces = new_faces
-    v = np.array(vertices, dtype=np.float32)
-    f = np.array(faces, dtype=np.uint32)
-    v.setflags(write=False)
-    f.setflags(write=False)
-    return v, f
-
-
-def sphere_mesh(centers: np.ndarray, radii: np.ndarray, colors: np.ndarray,
-                subdivisions: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Instance a unit sphere at every center: one combined mesh.
-
-    Returns:
-        (vertices (N·V, 3), faces (N·F, 3), normals (N·V, 3), colours (N·V, 4)), float32/uint32.
-    """
-    unit, unit_faces = icosphere(subdivisions)
-    n, nv = len(centers), len(unit)
-    centers = np.asarray(centers, dtype=np.float32)
-    radii = np.asarray(radii, dtype=np.float32)
-    vertices = (centers[:, None, :] + radii[:, None, None] * unit[None, :, :]).reshape(-1, 3)
-    normals = np.broadcast_to(unit, (n, nv, 3)).reshape(-1, 3).astype(np.float32)
-    offsets = (np.arange(n, dtype=np.uint32) * nv)[:, None, None]
-    faces = (unit_faces[None, :, :] + offsets).reshape(-1, 3)
-    vertex_colors = np.repeat(np.asarray(colors, dtype=np.float32), nv, axis=0)
-    return vertices, faces, normals, vertex_colors
-
-
-def supercell(structure: Structure, repeats: tuple[int, int, int] = (1, 1, 1)) -> tuple[np.ndarray, np.ndarray]:
-    """Positions repeated along the cell vectors and the original atom index of each.
-
-    Returns:
-        ((N·na·nb·nc, 3) positions, (N·na·nb·nc,) atom indices into ``structure``).
-    """
-    positions = np.asarray(structure.positions)
-    index = np.arange(structure.n_atoms)
-    if structure.cell is None or tuple(repeats) == (1, 1, 1):
-        return positions.copy(), index
-    # Only periodic directions can be repeated (a slab is not repeated along its normal).
-    na, nb, nc = (max(1, int(n)) if periodic else 1 for n, periodic in zip(repeats, structure.pbc))
-    shifts = np.array([(i, j, k) for i in range(na) for j in range(nb) for k in range(nc)], dtype=float)
-    translations = shifts @ np.asarray(structure.cell)
-    out = (positions[None, :, :] + translations[:, None, :]).reshape(-1, 3)
-    return out, np.tile(index, len(shifts))
-
-
-def find_bonds(positions: np.ndarray, radii: np.ndarray, tolerance: float = BOND_TOLERANCE,
-               atomic_numbers: np.ndarray | None = None) -> np.ndarray:
-    """(B, 2) pairs of displayed atoms closer than ``tolerance`` × the sum of their covalent radii.
-
-    With ``atomic_numbers``, pairs of two metals are left out (see :data:`NON_METALS`).
-    """
-    from scipy.spatial import cKDTree
-
-    if len(positions) < 2:
-        return np.zeros((0, 2), dtype=np.int64)
-    cutoff = tolerance * 2.0 * float(np.max(radii))
-    pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray")
-    if len(pairs) == 0:
-        return np.zeros((0, 2), dtype=np.int64)
-    d = np.linalg.norm(positions[pairs[:, 0]] - positions[pairs[:, 1]], axis=1)
-    keep = (d < tolerance * (radii[pairs[:, 0]] + radii[pairs[:, 1]])) & (d > 0.1)
-    if atomic_numbers is not None:
-        nonmetal = np.isin(np.asarray(atomic_numbers), list(NON_METALS))
-        keep &= nonmetal[pairs[:, 0]] | nonmetal[pairs[:, 1]]
-    return pairs[keep]
-
-
-def bond_segments(positions: np.ndarray, pairs: np.ndarray, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Half-bond line segments (4 vertices per bond) coloured like their atoms, for mode='lines'."""
-    a, b = positions[pairs[:, 0]], positions[pairs[:, 1]]
-    mid = 0.5 * (a + b)
-    pos = np.stack([a, mid, mid, b], axis=1).reshape(-1, 3).astype(np.float32)
-    col = np.stack([colors[pairs[:, 0]], colors[pairs[:, 0]], colors[pairs[:, 1]], colors[pairs[:, 1]]],
-                   axis=1).reshape(-1, 4).astype(np.float32)
-    return pos, col
-
-
-def cell_edges(cell: np.ndarray) -> np.ndarray:
-    """(24, 3) endpoints of the 12 unit-cell edges (for mode='lines')."""
-    a, b, c = np.asarray(cell, dtype=float)
-    corners = {(i, j, k): i * a + j * b + k * c for i in (0, 1) for j in (0, 1) for k in (0, 1)}
-    lines = []
-    for (i, j, k), p in corners.items():
-        for di, dj, dk in ((1, 0, 0), (0, 1, 0), (0, 0, 1)):
-            q = (i + di, j + dj, k + dk)
-            if q in corners:
-                lines += [p, corners[q]]
-    return np.array(lines, dtype=np.float32)
-
-
-def qmatrix_to_numpy(matrix) -> np.ndarray:
-    """A QMatrix4x4 as a row-major (4, 4) numpy array (Qt stores it column-major)."""
-    return np.array(matrix.data(), dtype=float).reshape(4, 4).T
-
-
-def camera_ray(mvp: np.ndarray, x: float, y: float, width: float, height: float) -> tuple[np.ndarray, np.ndarray]:
-    """Ray from the camera through widget pixel (x, y), in world coordinates.
-
-    Args:
-        mvp: (4, 4) projection × view matrix (row-major).
-        x, y: mouse position in widget (logical) pixels, y downwards.
-        width, height: widget size in logical pixels (the viewport the projection uses).
-
-    Returns:
-        (origin on the near plane, unit direction).
-    """
-    ndc_x = 2.0 * x / width - 1.0
-    ndc_y = 1.0 - 2.0 * y / height
-    inverse = np.linalg.inv(mvp)
-    near = inverse @ np.array([ndc_x, ndc_y, -1.0, 1.0])
-    far = inverse @ np.array([ndc_x, ndc_y, 1.0, 1.0])
-    near, far = near[:3] / near[3], far[:3] / far[3]
-    direction = far - near
-    return near, direction / np.linalg.norm(direction)
-
-
-def project_points(mvp: np.ndarray, points: np.ndarray, width: float, height: float) -> np.ndarray:
-    """(N, 2) widget pixel positions of world points (inverse of :func:`camera_ray`)."""
-    points = np.atleast_2d(points)
-    homogeneous = np.column_stack([points, np.ones(len(points))]) @ mvp.T
-    ndc = homogeneous[:, :3] / homogeneous[:, 3:4]
-    return np.column_stack([(ndc[:, 0] + 1.0) * width / 2.0, (1.0 - ndc[:, 1]) * height / 2.0])
-
-
-def ray_pick(origin: np.ndarray, direction: np.ndarray, centers: np.ndarray, radii: np.ndarray) -> int | None:
-    """Index of the sphere the ray hits first (nearest entry point in front of the origin), or None."""
-    if len(centers) == 0:
-        return None
-    oc = np.asarray(centers, dtype=float) - origin
-    along = oc @ direction
-    miss2 = np.einsum("ij,ij->i", oc, oc) - along ** 2
-    r2 = np.asarray(radii, dtype=float) ** 2
-    hit = miss2 <= r2
-    if not np.any(hit):
-        return None
-    t = np.full(len(centers), np.inf)
-    depth = along[hit] - np.sqrt(np.maximum(r2[hit] - miss2[hit], 0.0))
-    t[hit] = np.where(depth >= 0, depth, np.where(along[hit] >= 0, 0.0, np.inf))
-    best = int(np.argmin(t))
-    return best if np.isfinite(t[best]) else None
-
-
-@dataclass(frozen=True, eq=False)
-class SceneGeometry:
-    """What is drawn for one structure (displayed atoms may repeat in a supercell).
-
-    Attributes:
-        positions: (D, 3) displayed atom centres.
-        atom_index: (D,) original atom index of each displayed atom.
-        radii: (D,) drawn sphere radii (Å).
-        colors: (D, 4) element colours.
-        bonds: (B, 2) pairs of displayed atoms.
-    """
-
-    positions: np.ndarray
-    atom_index: np.ndarray
-    radii: np.ndarray
-    colors: np.ndarray
-    bonds: np.ndarray
-
-    @classmethod
-    def build(cls, structure: Structure, repeats: tuple[int, int, int] = (1, 1, 1),
-              with_bonds: bool = True) -> "SceneGeometry":
-        positions, index = supercell(structure, repeats)
-        numbers = np.asarray(structure.atomic_numbers)[index]
-        covalent = covalent_radii(numbers)
-        bonds = find_bonds(positions, covalent, atomic_numbers=numbers) if with_bonds \
-            else np.zeros((0, 2), dtype=np.int64)
-        return cls(positions, index, ATOM_SCALE * covalent, jmol_colors(numbers), bonds)
-
-
-# ---------------------------------------------------------------- GL widgets
-def _atom_shader() -> shaders.ShaderProgram:
-    # Brighter than pyqtgraph's 'shaded' (which is mostly ambient-dark), with a
-    # small specular highlight so spheres read as 3-D; light comes from the viewer.
-    name = "xanes_atoms"
-    for program in shaders.Shaders:
-        if program.name == name:
-            return program
-    program = shaders.ShaderProgram(name, [
-        shaders.VertexShader("""
-            uniform mat4 u_mvp;
-            uniform mat3 u_normal;
-            attribute vec4 a_position;
-            attribute vec3 a_normal;
-            attribute vec4 a_color;
-            varying vec4 v_color;
-            varying vec3 v_normal;
-            void main() {
-                v_normal = normalize(u_normal * a_normal);
-                v_color = a_color;
-                gl_Position = u_mvp * a_position;
-            }
-        """),
-        shaders.FragmentShader("""
-            #ifdef GL_ES
-            precision mediump float;
-            #endif
-            varying vec4 v_color;
-            varying vec3 v_normal;
-            void main() {
-                vec3 n = normalize(v_normal);
-                vec3 light = normalize(vec3(0.4, 0.5, 1.0));
-                float diffuse = max(dot(n, light), 0.0);
-                vec3 halfway = normalize(light + vec3(0.0, 0.0, 1.0));
-                float specular = pow(max(dot(n, halfway), 0.0), 40.0) * 0.35;
-                vec3 rgb = v_color.rgb * (0.35 + 0.65 * diffuse) + vec3(specular);
-                gl_FragColor = vec4(rgb, v_color.a);
-            }
-        """),
-    ])
-    shaders.Shaders.append(program)
-    return program
-
-
-class _SphereMeshData(gl.MeshData):
-    """MeshData with exact sphere normals supplied (pyqtgraph would loop over every vertex in Python)."""
-
-    def __init__(self, vertexes, faces, normals, colors) -> None:
-        super().__init__(vertexes=vertexes, faces=faces, vertexColors=colors)
-        self._sphere_normals = normals
-
-    def vertexNormals(self, indexed=None):  # noqa: N802 - pyqtgraph API
-        if indexed == "faces":
-            return self._sphere_normals[self.faces()]
-        return self._sphere_normals
+#: Smooth (antialiased) bond lines only up to this many bonds: software
+#: renderers draw smooth lines several times slower than plain ones.
+SMOOTH_BONDS_MAX = 5000
 
 
 class AtomGLView(gl.GLViewWidget):
@@ -410,32 +143,31 @@ class StructureView(QWidget):
         self.color_combo.addItem("Elements", "element")
         self.color_combo.addItem("Attention", "attention")
         self.repeat_spins = []
-        controls = QHBoxLayout()
-        controls.setContentsMargins(2, 2, 2, 2)
-        controls.addWidget(self.reset_button)
-        controls.addWidget(self.bonds_check)
-        controls.addWidget(self.cell_check)
-        controls.addWidget(QLabel("Cells:", self))
+        # A tool bar, not a row layout: in a narrow column the controls that do
+        # not fit go behind its extension button instead of widening the view,
+        # so the spectra keep the larger share of the window.
+        self.toolbar = QToolBar(self)
+        for widget in (self.reset_button, self.bonds_check, self.cell_check, QLabel(" Cells:", self)):
+            self.toolbar.addWidget(widget)
         for _ in range(3):
             spin = QSpinBox(self)
             spin.setRange(1, 6)
             spin.setToolTip("Supercell: repeats along a, b, c")
             self.repeat_spins.append(spin)
-            controls.addWidget(spin)
-        controls.addWidget(self.color_combo)
-        controls.addStretch(1)
+            self.toolbar.addWidget(spin)
+        self.toolbar.addWidget(self.color_combo)
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
         body.addWidget(self.view, 1)
         body.addWidget(self.legend)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(controls)
+        layout.addWidget(self.toolbar)
         layout.addLayout(body, 1)
 
         # Every GL item is created once here; showing another structure only updates their data.
-        self.atoms = gl.GLMeshItem(smooth=True, shader=_atom_shader(), glOptions="opaque")
-        self.highlight = gl.GLMeshItem(smooth=True, shader=_atom_shader(), glOptions="translucent")
+        self.atoms = SphereImpostors(glOptions="opaque")
+        self.highlight = SphereImpostors(glOptions="translucent")
         self.bonds = gl.GLLinePlotItem(mode="lines", width=2.5, antialias=True, glOptions="opaque")
         self.cell = gl.GLLinePlotItem(mode="lines", width=1.5, color=(0.2, 0.2, 0.2, 1.0), antialias=True,
                                       glOptions="opaque")
@@ -528,7 +260,7 @@ class StructureView(QWidget):
             return
         if view.show_bonds and len(geometry.bonds):
             pos, col = bond_segments(geometry.positions, geometry.bonds, geometry.colors)
-            self.bonds.setData(pos=pos, color=col)
+            self.bonds.setData(pos=pos, color=col, antialias=len(geometry.bonds) <= SMOOTH_BONDS_MAX)
             self.bonds.setVisible(True)
         else:
             self.bonds.setVisible(False)
@@ -574,8 +306,7 @@ class StructureView(QWidget):
         geometry = self._geometry
         if geometry is None:
             return
-        vertices, faces, normals, colors = sphere_mesh(geometry.positions, geometry.radii, self.atom_colors())
-        self.atoms.setMeshData(meshdata=_SphereMeshData(vertices, faces, normals, colors))
+        self.atoms.set_spheres(geometry.positions, geometry.radii, self.atom_colors())
         self.atoms.setVisible(True)
         self._update_highlight()
 
@@ -590,8 +321,7 @@ class StructureView(QWidget):
         centers = geometry.positions[selected]
         radii = geometry.radii[selected] * HIGHLIGHT_SCALE
         colors = np.tile(np.array([HIGHLIGHT_COLOR], dtype=np.float32), (len(centers), 1))
-        vertices, faces, normals, vcolors = sphere_mesh(centers, radii, colors)
-        self.highlight.setMeshData(meshdata=_SphereMeshData(vertices, faces, normals, vcolors))
+        self.highlight.set_spheres(centers, radii, colors)
         self.highlight.setVisible(True)
 
     def _on_selection(self, doc_id: str, _indices) -> None:

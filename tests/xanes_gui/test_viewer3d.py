@@ -5,33 +5,29 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QMatrix4x4, QVector3D
 
 from model_core.types import Structure
 from tests.xanes_gui.fakes import cu4o_cluster, simple_read
-from xanes_gui.viewer3d import (bond_segments, camera_ray, cell_edges, find_bonds, icosphere, project_points,
-                                qmatrix_to_numpy, ray_pick, sphere_mesh, supercell)
+from xanes_gui.glatoms import impostor_quads
+from xanes_gui.picking import camera_ray, project_points, qmatrix_to_numpy, ray_pick
+from xanes_gui.scene3d import bond_segments, cell_edges, find_bonds, supercell
 
 
-def test_icosphere_is_a_closed_unit_sphere():
-    v, f = icosphere(1)
-    assert v.shape == (42, 3) and f.shape == (80, 3)
-    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-6)
-    # Closed surface: every edge is shared by exactly two faces.
-    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    assert set(counts) == {2}
-
-
-def test_sphere_mesh_instances_one_sphere_per_atom():
+def test_impostor_quads_give_one_square_per_sphere():
     centers = np.array([[0, 0, 0], [5, 0, 0]], dtype=float)
-    verts, faces, normals, colors = sphere_mesh(centers, np.array([1.0, 2.0]), np.array([[1, 0, 0, 1], [0, 1, 0, 1]]))
-    assert verts.shape == (84, 3) and faces.shape == (160, 3) and colors.shape == (84, 4)
-    np.testing.assert_allclose(np.linalg.norm(verts[42:] - centers[1], axis=1), 2.0, rtol=1e-6)
-    assert faces[80:].min() == 42  # second sphere's faces index its own vertices
-    np.testing.assert_allclose(normals[:42], normals[42:])
+    positions, corners, colors, faces = impostor_quads(centers, np.array([1.0, 2.0]),
+                                                       np.array([[1, 0, 0, 1], [0, 1, 0, 1]]))
+    assert positions.shape == (8, 3) and corners.shape == (8, 3) and colors.shape == (8, 4)
+    assert faces.shape == (4, 3) and faces.dtype == np.uint32
+    np.testing.assert_allclose(positions[4:], np.tile(centers[1], (4, 1)))
+    np.testing.assert_allclose(corners[:, 2], [1, 1, 1, 1, 2, 2, 2, 2])  # the radius rides on every corner
+    np.testing.assert_allclose(np.abs(corners[:, :2]), 1.0)
+    assert set(faces[2:].ravel()) == {4, 5, 6, 7}  # the second square indexes its own vertices
+    np.testing.assert_allclose(colors[4:], np.tile([0, 1, 0, 1], (4, 1)))
 
 
 def test_ray_pick_returns_nearest_hit():
@@ -142,14 +138,14 @@ def test_rendered_pixels_show_the_atom(qtbot, gl_view, state, tmp_path):
 
 
 @pytest.mark.gl
-def test_five_thousand_atoms_are_one_mesh(qtbot, gl_view, state):
+def test_five_thousand_atoms_are_one_item(qtbot, gl_view, state):
     items_before = list(gl_view.view.items)
     start = time.perf_counter()
     state.structures.add_structure(random_crystal(5000))
     built = time.perf_counter() - start
     assert gl_view.view.items == items_before  # no per-atom items: the same five GL items
     meshdata = gl_view.atoms.opts["meshdata"]
-    assert meshdata.vertexes().shape == (5000 * 42, 3)
+    assert meshdata.vertexes().shape == (5000 * 4, 3)  # one impostor square per atom
     start = time.perf_counter()
     image = gl_view.grab_image()
     rendered = time.perf_counter() - start
@@ -187,3 +183,22 @@ def test_supercell_of_a_crystal(qtbot, gl_view, state):
     assert gl_view.cell.visible()
     x, y = gl_view.view.screen_position(_front_atom(gl_view))
     assert gl_view.view.pick(x, y) in (0, 1)
+
+
+def _green_over_red(image, view, x, y) -> float:
+    ratio = image.width() / view.width()
+    pixel = image.pixelColor(round(x * ratio), round(y * ratio))
+    return pixel.green() / max(pixel.red(), 1)
+
+
+@pytest.mark.gl
+def test_impostors_hide_the_sphere_behind(qtbot, gl_view, state):
+    # O (red) and Cu (copper, much greener) overlap along x; whichever is nearer the camera covers the other.
+    state.structures.add_structure(Structure([8, 29], [[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]], name="pair"))
+    view = gl_view.view
+    for azimuth, front, back in ((0, 1, 0), (180, 0, 1)):  # azimuth 0 looks from +x
+        view.setCameraPosition(pos=pg.Vector(0.25, 0, 0), distance=8, elevation=0, azimuth=azimuth)
+        image = gl_view.grab_image()
+        x, y = view.screen_position(back)  # the far atom's centre lies behind the near one
+        covered = _green_over_red(image, view, x, y)
+        assert (covered > 0.3) if front == 1 else (covered < 0.2), (azimuth, covered)
