@@ -1,20 +1,18 @@
-"""Make docs/screenshots/comparison.png: a structure, a (fake) prediction and a measured spectrum overlaid.
+"""Make docs/screenshots/comparison.png: Cu metal predicted by the shipped model beside a Cu metal measurement.
 
 Run under a display with OpenGL (e.g. Xvfb):
     python -m tests.xanes_gui.make_comparison_screenshot [OUT.png]
 
-The structure is read and analysed by the real model_core, the measured
-spectrum (Cu metal, ../shared/data/measured/Cu/cu_metal_rt.xdi, or
-$XANES_SHARED) is read and normalized by model_core.spectra with larch; only
-the model is the test fake, so the predicted curve is synthetic and its
-agreement with the measurement means nothing.
+Everything is real: resources/structures/Cu.cif (fcc copper) is predicted
+with the shipped cu-k-feff ensemble, and the measured spectrum of the same
+phase (../shared/data/measured/Cu/cu_metal_rt.xdi, or $XANES_SHARED) is read and
+normalized with larch, then aligned by dmu/dE cross-correlation.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,16 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication([])
     import shiboken6
 
-    from tests.xanes_gui.fakes import FakePredictor, fake_backend, write_two_columns
+    from tests.xanes_gui.fakes import write_two_columns
     from xanes_gui.backend import default_backend
     from xanes_gui.mainwindow import MainWindow
     from xanes_gui.state import AppState
 
-    predictor = FakePredictor(name="cu-k-demo", trained=True)
-    real = default_backend()
-    backend = replace(fake_backend(predictor), read_structure=real.read_structure,
-                      analyze_symmetry=real.analyze_symmetry, coordination_info=real.coordination_info)
-    state = AppState(backend)
+    state = AppState(default_backend())
     settings = QSettings(str(out.with_suffix(".ini")), QSettings.Format.IniFormat)
     window = MainWindow(state, settings=settings)
     window.resize(1600, 950)
@@ -58,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
 
     state.start_engine()
     wait_for(state.predictions.engineReady)
-    state.structures.open_files([str(REPO / "resources" / "structures" / "CuO.cif")])
+    state.structures.open_files([str(REPO / "resources" / "structures" / "Cu.cif")])
     wait_for(state.structures.fileOpened)
     doc = state.structures.current
-    state.structures.set_selection(doc.id, [0, 1])
+    state.structures.set_selection(doc.id, [0, 1, 2, 3])
     state.predictions.predict()
     wait_for(state.predictions.predictionReady)
     path = measured_file()
