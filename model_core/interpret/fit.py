@@ -38,7 +38,7 @@ import numpy as np
 
 from model_core.spectra.align import _default_step, _grid, _metrics, broaden
 
-__all__ = ["FitResult", "fit_components", "fit_spectrum", "voigt_fwhm"]
+__all__ = ["FitResult", "fit_comparison", "fit_components", "fit_spectrum", "voigt_fwhm"]
 
 #: Largest broadening FWHM a fit may reach, eV (beyond it every XANES feature is gone).
 MAX_FWHM_EV = 15.0
@@ -334,6 +334,10 @@ def fit_components(measured_energy_ev: np.ndarray, measured_mu: np.ndarray,
         # singular J^T J; its error then comes out huge instead of raising.
         covariance[np.ix_(free, free)] = np.linalg.pinv(jac.T @ jac) * sigma2
     stderr = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    if dof > 0:
+        # A parameter that changes nothing (a width below what the grid resolves) is
+        # undetermined, not exact.
+        stderr[np.flatnonzero(free)[~np.any(solution.jac != 0, axis=0)]] = np.nan
     initial_curve = model.curve(x0)
     fitted = model.curve(x)
     return FitResult(
@@ -360,3 +364,19 @@ def fit_spectrum(measured_energy_ev: np.ndarray, measured_mu: np.ndarray, energy
     """
     return fit_components(measured_energy_ev, measured_mu, [(energy_rel_ev, mu)], [offset_ev], **options)
 
+
+
+def fit_comparison(norm: Any, spectrum: Any, comparison: Any) -> FitResult:
+    """The fit of ``xanes-compare --fit``: a free shift started at the comparison's alignment.
+
+    Args:
+        norm: the measured :class:`~model_core.spectra.normalize.NormResult`.
+        spectrum: the predicted :class:`~model_core.types.Spectrum` (edge-relative).
+        comparison: the :class:`~model_core.spectra.align.ComparisonResult` of the two
+            (its placement, shift, window, broadening and curve choice are the start).
+    """
+    measured = norm.flat if comparison.use_flat else norm.norm
+    start = comparison.broaden_fwhm_ev if comparison.broaden_fwhm_ev > 0 else (1.0, 3.0)
+    return fit_spectrum(norm.energy_ev, measured, spectrum.energy_ev, spectrum.mu,
+                        offset_ev=comparison.placement_ev - comparison.shift_ev,
+                        shift_start_ev=comparison.shift_ev, gaussian_start_ev=start, window=comparison.window)

@@ -185,9 +185,9 @@ def predict_candidate(predictor: Any, path: str, element: str, *, members: Seque
     except CandidateError:
         raise
     except (ValueError, IndexError) as exc:
-        # StructureReadError and ElementMismatchError already name the file.
-        message = str(exc)
-        raise CandidateError(message if path in message else f"{path}: {message}") from exc
+        # Named by the path as given, so that it matches the candidate's row.
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CandidateError(f"{path}: {problem}") from exc
     spectrum = prediction.average_spectrum()
     g = len(spectrum.energy_ev)
     candidate = Candidate(path=path, name=name, spectrum=spectrum,
