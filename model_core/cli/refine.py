@@ -5,7 +5,7 @@ Usage::
     xanes-refine STRUCTURE --measured FILE [--group NAME] [--element EL | --sites I,J,...]
                  [--model NAME_OR_PATH] [--reference FOIL_FILE [--reference-structure FILE]]
                  [--params shells,strain] [--shells N] [--window=LO,HI] [--shift-tolerance EV]
-                 [--background] [--device auto|cpu|cuda] [--out REFINED_FILE] [--json]
+                 [--background] [--max-iterations N] [--device auto|cpu|cuda] [--out REFINED_FILE] [--json]
 
 Radial scale factors of the first ``--shells`` coordination shells (shells: absorber-
 neighbour distances split at gaps > 0.25 Å) and, for a crystal, an isotropic strain are
@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shift-tolerance", type=_tolerance, default=None, metavar="EV",
                         help="the fitted shift stays within the calibration +- EV (default 1)")
     parser.add_argument("--background", action="store_true", help="also fit a linear background")
+    parser.add_argument("--max-iterations", type=_positive_int, default=60, metavar="N",
+                        help="L-BFGS iterations per round (two rounds; default 60)")
     parser.add_argument("--device", default="cpu", help="device of the predictions (default cpu; the refinement itself runs on the CPU)")
     parser.add_argument("--out", metavar="REFINED_FILE", help="write the refined structure (ASE format from the name)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -109,7 +111,7 @@ def run_refine(args: argparse.Namespace, predictor_factory: PredictorFactory | N
         result = refine_structure(predictor, structure, selection.indices, selection.weights, norm.energy_ev,
                                   norm.flat, calibration, element=element, params=params,
                                   max_shells=args.shells, shift_tolerance_ev=tolerance, window=window,
-                                  background=args.background)
+                                  background=args.background, max_iterations=args.max_iterations)
     except ValueError as exc:
         raise CliError(f"{args.structure}: {exc}") from exc
     if args.out:
