@@ -71,10 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shift-tolerance", type=_tolerance, default=None, metavar="EV",
                         help="the fitted shift stays within the calibration +- EV (default 1)")
     parser.add_argument("--background", action="store_true", help="also fit a linear background")
-    parser.add_argument("--max-iterations", type=_positive_int, default=60, metavar="N",
-                        help="L-BFGS iterations per round (two rounds; default 60)")
+    parser.add_argument("--max-iterations", type=_positive_int, default=30, metavar="N",
+                        help="L-BFGS iterations per round (two rounds; default 30)")
     parser.add_argument("--device", default="cpu", help="device of the predictions (default cpu; the refinement itself runs on the CPU)")
-    parser.add_argument("--out", metavar="REFINED_FILE", help="write the refined structure (ASE format from the name)")
+    parser.add_argument("--out", metavar="REFINED_FILE",
+                        help="write the refined structure (ASE format from the name)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

@@ -124,6 +124,15 @@ class FitResult:
             return float(self.parameters["scale"])
         return float(sum(v for k, v in self.parameters.items() if k.startswith("amplitude_")))
 
+    def curve_for(self, energy_rel_ev: np.ndarray, mu: np.ndarray, offset_ev: float) -> np.ndarray:
+        """(n,) another spectrum through this fit's model and parameters, on ``energy_ev``.
+
+        For one-component fits (e.g. an ensemble member's prediction in place of the average).
+        """
+        model = _Model([(energy_rel_ev, mu)], [offset_ev], np.asarray(self.energy_ev),
+                       background="background_offset" in self.parameters)
+        return model.curve(np.array([self.parameters[n] for n in self.parameter_names]))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready summary (no curves); NaN stays NaN (callers map it to null)."""
         return {

@@ -37,7 +37,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from model_core.interpret.calibration import Calibration, placement_base
-from model_core.interpret.fit import FitResult, _Model, fit_spectrum
+from model_core.interpret.fit import FitResult, fit_spectrum
 from model_core.interpret.library import Candidate
 
 __all__ = ["RankedCandidate", "rank_candidates", "SCORE_DEFINITION", "CONFIDENCE_DEFINITION",
@@ -133,13 +133,6 @@ def _best(score: np.ndarray, mse: np.ndarray) -> np.ndarray:
     return np.argmin(np.where(top, mse, np.inf), axis=1)
 
 
-def _member_curve(fit: FitResult, energy_rel: np.ndarray, mu: np.ndarray, base: float) -> np.ndarray:
-    """``mu`` through the fitted model (same parameters) on the fit grid."""
-    model = _Model([(energy_rel, mu)], [base], np.asarray(fit.energy_ev),
-                   background="background_offset" in fit.parameters)
-    return model.curve(np.array([fit.parameters[n] for n in fit.parameter_names]))
-
-
 def rank_candidates(measured_energy_ev: np.ndarray, measured_mu: np.ndarray, candidates: Sequence[Candidate],
                     calibration: Calibration, *, element: str,
                     shift_tolerance_ev: float = DEFAULT_SHIFT_TOLERANCE_EV,
@@ -192,7 +185,7 @@ def rank_candidates(measured_energy_ev: np.ndarray, measured_mu: np.ndarray, can
         variants = [np.stack([f.fitted for f in fits])]
         n_members = min(len(c.members) for c in candidates)
         for m in range(n_members):
-            variants.append(np.stack([_member_curve(f, c.spectrum.energy_ev, c.members[m], b)
+            variants.append(np.stack([f.curve_for(c.spectrum.energy_ev, c.members[m], b)
                                       for f, c, b in zip(fits, candidates, bases)]))
         for curves in variants:
             counts += np.bincount(_winners(measured, curves, energy, n_resamples, rng),

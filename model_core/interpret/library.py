@@ -180,15 +180,25 @@ def predict_candidate(predictor: Any, path: str, element: str, *, members: Seque
         if element not in structure.elements:
             raise CandidateError(f"{path}: no {element} site (elements: {', '.join(structure.elements)})")
         selection = select_sites(structure, element=element)
-        prediction = predictor.predict(structure, selection)
-        per_member = [m.predict(structure, selection).average for m in members]
+        if members:
+            # The ensemble's prediction is the mean of its members' (mu and E0 alike), so
+            # the members alone give both, at the cost of one ensemble pass.
+            predictions = [m.predict(structure, selection) for m in members]
+            spectra = [p.average_spectrum() for p in predictions]
+            e0s = [s.e0_ev for s in spectra]
+            spectrum = Spectrum(spectra[0].energy_ev, np.mean([s.mu for s in spectra], axis=0), label=name,
+                                energy_reference="edge", e0_ev=None if None in e0s else float(np.mean(e0s)))
+            prediction = predictions[0]
+        else:
+            prediction = predictor.predict(structure, selection)
+            spectrum = prediction.average_spectrum()
+        per_member = [s.mu for s in spectra] if members else []
     except CandidateError:
         raise
     except (ValueError, IndexError) as exc:
         # Named by the path as given, so that it matches the candidate's row.
         problem = getattr(exc, "problem", None) or str(exc)
         raise CandidateError(f"{path}: {problem}") from exc
-    spectrum = prediction.average_spectrum()
     g = len(spectrum.energy_ev)
     candidate = Candidate(path=path, name=name, spectrum=spectrum,
                           members=np.array(per_member).reshape(len(per_member), g),

@@ -5,8 +5,9 @@ Parameters (natural units, starting values in brackets):
 * ``shell_k_scale`` [1]: radial scale factor of coordination shell k around the
   absorber (k = 1 .. ``max_shells``). Shells are found per absorber by clustering the
   absorber-neighbour distances of its graph: sorted distances split where two
-  consecutive ones differ by more than ``SHELL_GAP_A`` (0.25 Å). Atoms beyond the
-  refined shells keep their distance.
+  consecutive ones differ by more than ``SHELL_GAP_A`` (0.25 Å); only shells lying
+  entirely within 0.75 x the crop radius are refined (beyond, the "shells" merge into
+  the continuum of distant atoms). Atoms beyond the refined shells keep their distance.
 * ``strain`` [0]: isotropic strain of a crystal; every node of the graph moves to
   ``(1 + strain)`` times its position (the cell with it).
 * the fit parameters of :mod:`model_core.interpret.fit`: ``shift_ev`` (within the
@@ -19,7 +20,7 @@ stay those of the start; for the few-percent changes refined here the cosine cut
 keeps an edge crossing ``r_max`` negligible). Node positions become torch functions
 of the parameters, ``pos_j = (1 + strain) * s_shell(j) * pos0_j`` (absorber at the
 origin), the edge vectors are recomputed from them, and the model (every ensemble
-member, in float64) predicts the spectrum, which is broadened by a fixed matrix,
+member, in float32 like the predictor; everything after it in float64) predicts the spectrum, which is broadened by a fixed matrix,
 shifted by linear interpolation and scaled. L-BFGS minimises the mean squared
 difference to the measured spectrum on the fit window with the broadening held at
 the starting fit's values; the fit of :func:`~model_core.interpret.fit.fit_spectrum`
@@ -45,7 +46,7 @@ import numpy as np
 from model_core.interpret.calibration import Calibration, placement_base
 from model_core.interpret.fit import FitResult, fit_spectrum
 from model_core.interpret.identify import DEFAULT_SHIFT_TOLERANCE_EV
-from model_core.spectra.align import _metrics, broaden
+from model_core.spectra.align import broaden
 from model_core.types import Structure
 
 __all__ = ["RefineResult", "find_shells", "first_shell_mask", "refine_structure", "SHELL_GAP_A",
@@ -56,8 +57,10 @@ SHELL_GAP_A = 0.25
 FIRST_SHELL_FACTOR = 1.15
 PARAMS = ("shells", "strain")
 _SHELL_RANGE = 0.2  # scale factors stay within 1 +- this
+#: Refined shells lie entirely within this fraction of the crop radius.
+_SHELL_REACH = 0.75
 _STRAIN_RANGE = 0.1
-_FD_STEP = 1e-4
+_FD_STEP = 1e-3  # float32 model: larger steps than float64 would allow, still well within linearity
 
 
 def find_shells(distances: np.ndarray, gap_a: float = SHELL_GAP_A) -> np.ndarray:
@@ -132,7 +135,7 @@ class _Forward:
     """Spectrum of the selected sites as a torch function of the structural parameters."""
 
     def __init__(self, predictor: Any, structure: Structure, sites: np.ndarray, weights: np.ndarray,
-                 params: Sequence[str], max_shells: int) -> None:
+                 params: Sequence[str], max_shells: int, dtype: Any = None) -> None:
         import torch
 
         from model_core.batching import collate
@@ -140,25 +143,30 @@ class _Forward:
         from model_core.nn.model import XANE3
 
         checkpoint = predictor.checkpoint
+        self.dtype = dtype or torch.float32
         self.models = []
         for state, config in zip(checkpoint.state_dicts, checkpoint.model_configs):
             model = XANE3(config)
             model.load_state_dict(state)
-            self.models.append(model.double().eval())
+            self.models.append(model.to(self.dtype).eval())
         if not self.models:
             raise ValueError(f"model {predictor.info.name} is untrained: nothing to refine through")
         for model in self.models:
             for p in model.parameters():
                 p.requires_grad_(False)
         self.graphs = build_graphs(structure, sites, checkpoint.graph_config)
-        self.batch = collate(self.graphs, dtype=torch.float64)
+        self.batch = collate(self.graphs, dtype=self.dtype)
         self.pos0 = self.batch.pos.clone()  # (N, 3), every absorber at the origin of its graph
-        self.weights = torch.as_tensor(np.asarray(weights) / np.sum(weights), dtype=torch.float64)
+        self.weights = torch.as_tensor(np.asarray(weights) / np.sum(weights), dtype=self.dtype)
         shell_of_node, self.shell_counts = [], []
+        reach = _SHELL_REACH * checkpoint.graph_config.r_crop
         for graph in self.graphs:
             distance = np.linalg.norm(graph.positions[1:], axis=1)
             shells = find_shells(distance)
-            shells[shells > max_shells] = 0
+            # A "shell" reaching the crop edge is the continuum of distant atoms, not a
+            # coordination shell; scaling it would be the strain again (degenerate).
+            too_far = np.unique(shells[distance > reach])
+            shells[(shells > max_shells) | np.isin(shells, too_far)] = 0
             shell_of_node.append(np.concatenate([[0], shells]))
         self.n_shells = int(max(s.max() for s in shell_of_node)) if "shells" in params else 0
         self.shell_of_node = torch.as_tensor(np.concatenate(shell_of_node), dtype=torch.long)
@@ -169,7 +177,8 @@ class _Forward:
         """(N,) radial factor of every node from the natural parameters (S shell scales, strain)."""
         import torch
 
-        factors = torch.ones(self.n_shells + 1, dtype=torch.float64)
+        theta = theta.to(self.dtype)
+        factors = torch.ones(self.n_shells + 1, dtype=self.dtype)
         if self.n_shells:
             factors = torch.cat([factors[:1], theta[:self.n_shells]])
         node = factors[self.shell_of_node]
@@ -185,7 +194,7 @@ class _Forward:
         src, dst = self.batch.edge_index
         self.batch.edge_vec = pos.index_select(0, dst) - pos.index_select(0, src)
         mu = torch.stack([model(self.batch)["mu"] for model in self.models]).mean(0)  # (B, G)
-        return self.weights @ mu
+        return (self.weights @ mu).double()
 
 
 def _broadening_matrix(energy: np.ndarray, gaussian: float, lorentzian: float) -> np.ndarray:
@@ -270,8 +279,8 @@ def _optimise(objective: _Objective, start: np.ndarray, shift_bounds: tuple[floa
         return u
 
     u = torch.tensor(inverse(start), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([u], lr=1.0, max_iter=max_iterations, tolerance_grad=1e-10,
-                                  tolerance_change=1e-14, history_size=20, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS([u], lr=1.0, max_iter=max_iterations, tolerance_grad=1e-9,
+                                  tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
     count = [0]
 
     def closure():
@@ -307,7 +316,7 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
                      element: str, params: Sequence[str] = PARAMS, max_shells: int = 3,
                      shift_tolerance_ev: float = DEFAULT_SHIFT_TOLERANCE_EV,
                      window: tuple[float, float] | None = None, background: bool = False,
-                     max_iterations: int = 60) -> RefineResult:
+                     max_iterations: int = 30) -> RefineResult:
     """Refine shell distances and strain of ``structure`` against a measured spectrum.
 
     Args:

@@ -23,7 +23,8 @@ def test_xraydb_edges_are_available() -> None:
 
 def test_placement_base_without_an_e0_head_is_the_tabulated_edge() -> None:
     energy = np.linspace(-10, 50, 61)
-    assert placement_base(Spectrum(energy, energy * 0, energy_reference="edge", e0_ev=8990.0), "Cu") == (8990.0, "model")
+    with_e0 = Spectrum(energy, energy * 0, energy_reference="edge", e0_ev=8990.0)
+    assert placement_base(with_e0, "Cu") == (8990.0, "model")
     assert placement_base(Spectrum(energy, energy * 0, energy_reference="edge"), "Cu") == (8979.0, "tabulated")
 
 

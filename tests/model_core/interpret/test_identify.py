@@ -43,12 +43,18 @@ def candidates(cu_model, tmp_path_factory):
     return [predict_candidate(cu_model, p, "Cu", members=members) for p in paths]
 
 
-def test_members_are_exposed_for_the_ensemble(cu_model, candidates) -> None:
+def test_members_reproduce_the_ensemble(cu_model, candidates) -> None:
+    from model_core.io import read_structure
+    from model_core.sites import select_sites
+
     assert cu_model.info.n_members == 2
     members = candidates[0].members
     assert members.shape == (2, len(candidates[0].spectrum.energy_ev))
-    # The ensemble average is the mean of its members.
-    assert np.allclose(members.mean(axis=0), candidates[0].spectrum.mu, atol=1e-5)
+    structure = read_structure(candidates[0].path)
+    ensemble = cu_model.predict(structure, select_sites(structure, element="Cu")).average_spectrum()
+    assert np.allclose(candidates[0].spectrum.mu, ensemble.mu, atol=1e-5)
+    assert candidates[0].spectrum.e0_ev == pytest.approx(ensemble.e0_ev, abs=1e-3)
+    assert not np.allclose(members[0], members[1], atol=1e-4)
 
 
 def test_true_candidate_ranks_first_with_the_shared_calibration(candidates) -> None:
