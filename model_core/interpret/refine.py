@@ -20,8 +20,9 @@ stay those of the start; for the few-percent changes refined here the cosine cut
 keeps an edge crossing ``r_max`` negligible). Node positions become torch functions
 of the parameters, ``pos_j = (1 + strain) * s_shell(j) * pos0_j`` (absorber at the
 origin), the edge vectors are recomputed from them, and the model (every ensemble
-member, in float32 like the predictor; everything after it in float64) predicts the spectrum, which is broadened by a fixed matrix,
-shifted by linear interpolation and scaled. L-BFGS minimises the mean squared
+member, in float32 like the predictor; everything after it in float64) predicts the
+spectrum, which is broadened by a fixed matrix, shifted by linear interpolation and
+scaled. L-BFGS minimises the mean squared
 difference to the measured spectrum on the fit window with the broadening held at
 the starting fit's values; the fit of :func:`~model_core.interpret.fit.fit_spectrum`
 is then redone on the refined prediction (shift, broadening, scale), and L-BFGS runs

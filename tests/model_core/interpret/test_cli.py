@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from model_core.cli import identify, refine
+from model_core.cli import compare, identify, refine
 from tests.model_core.helpers import CUPRITE_CIF, tiny_checkpoint
 from tests.model_core.spectra.synthetic_spectra import transmission_file
 
@@ -122,3 +122,20 @@ def test_refine_bad_input_exits_2(files, capsys, argv) -> None:
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:")
+
+
+def test_compare_fit_adds_a_fit_object(files, capsys) -> None:
+    code = compare.main([str(files["candidates"] / "Cu2O.cif"), "--measured", str(files["measured"]), "--model",
+                         str(files["model"]), "--fit", "--json", "--device", "cpu"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    fit = summary["fit"]
+    assert fit["alignment"] == "free alignment"
+    assert {"shift_ev", "gaussian_fwhm_ev", "lorentzian_fwhm_ev", "scale"} <= set(fit["parameters"])
+    assert all({"value", "stderr"} == set(p) for p in fit["parameters"].values())
+    assert fit["metrics_before"]["n_points"] == fit["metrics_after"]["n_points"]
+    assert fit["metrics_after"]["mse"] <= fit["metrics_before"]["mse"]
+    # Without --fit the JSON has no "fit" (the contract of xanes-compare is unchanged).
+    compare.main([str(files["candidates"] / "Cu2O.cif"), "--measured", str(files["measured"]), "--model",
+                  str(files["model"]), "--json", "--device", "cpu"])
+    assert "fit" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -29,7 +29,7 @@ def test_known_first_shell_distortion_is_recovered(cu_model) -> None:
     truth = cu_model.predict(cluster.replace(positions=distorted), [0]).average_spectrum()
     energy, mu = synthetic_measured(truth.energy_ev, truth.mu, truth.e0_ev, gaussian_ev=1.5, noise=0.002)
     result = refine_structure(cu_model, cluster, [0], [1.0], energy, mu, Calibration("Cu"), element="Cu",
-                              params=("shells",))
+                              params=("shells",), max_shells=2)
     assert result.parameters["shell_1_scale"] == pytest.approx(1.03, abs=0.01)
     first = result.first_shell
     assert first["start_a"] == pytest.approx(distance[shell == 1].mean())
