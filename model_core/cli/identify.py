@@ -163,7 +163,7 @@ def run_identify(args: argparse.Namespace, predictor_factory: PredictorFactory |
     from pathlib import Path
 
     from model_core.interpret.identify import (CONFIDENCE_DEFINITION, DEFAULT_SHIFT_TOLERANCE_EV,
-                                               SCORE_DEFINITION, rank_candidates)
+                                               SCORE_DEFINITION, rank_candidates, ranking_metadata)
     from model_core.interpret.lcf import MAX_LCF_CANDIDATES, linear_combinations
     from model_core.interpret.library import (CACHE_DIR, CandidateError, expand_paths, member_predictors,
                                               predict_candidate)
@@ -225,8 +225,7 @@ def run_identify(args: argparse.Namespace, predictor_factory: PredictorFactory |
     if lcf is not None:
         summary["lcf"] = [entry.to_dict() for entry in lcf]
     metadata = {"measured": args.measured, "model": predictor.info.name, "element": element,
-                "measured_e0_ev": f"{norm.e0:.3f}", "score": SCORE_DEFINITION,
-                "confidence": CONFIDENCE_DEFINITION, **dict(calibration.header_items()),
+                "measured_e0_ev": f"{norm.e0:.3f}", **ranking_metadata(calibration),
                 "shift_tolerance_ev": f"{tolerance:g}",
                 "window_ev": f"{ranking[0].fit.window[0]:.3f} {ranking[0].fit.window[1]:.3f}"}
     for k, warning in enumerate(warnings):

@@ -40,8 +40,8 @@ from model_core.interpret.calibration import Calibration, placement_base
 from model_core.interpret.fit import FitResult, fit_spectrum
 from model_core.interpret.library import Candidate
 
-__all__ = ["RankedCandidate", "rank_candidates", "SCORE_DEFINITION", "CONFIDENCE_DEFINITION",
-           "DEFAULT_SHIFT_TOLERANCE_EV"]
+__all__ = ["RankedCandidate", "rank_candidates", "ranking_metadata", "scores", "SCORE_DEFINITION",
+           "CONFIDENCE_DEFINITION", "DEFAULT_SHIFT_TOLERANCE_EV"]
 
 DEFAULT_SHIFT_TOLERANCE_EV = 1.0
 SCORE_DEFINITION = ("1 - (u_mse + u_deriv)/2, u = normalized rank (0 best) of the fitted MSE and of the "

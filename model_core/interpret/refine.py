@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
@@ -113,7 +113,6 @@ class RefineResult:
     structure: Structure
     n_evaluations: int = 0
     seconds: float = 0.0
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         for name in ("parameters", "stderr", "start", "first_shell", "metrics_start", "metrics_end"):
@@ -128,7 +127,7 @@ class RefineResult:
                            for k, v in self.parameters.items()},
             "shells": [dict(s) for s in self.shells],
             "metrics_start": dict(self.metrics_start), "metrics_end": dict(self.metrics_end),
-            "n_evaluations": self.n_evaluations, "seconds": self.seconds, "notes": list(self.notes),
+            "n_evaluations": self.n_evaluations, "seconds": self.seconds,
         }
 
 
