@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="FILE.csv", help="write the CSV here instead of stdout")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (E0, edge step, shift, metrics) instead of the CSV")
+    parser.add_argument("--fit", action="store_true",
+                        help="also fit shift (free alignment), Gaussian and Lorentzian broadening and scale "
+                             "by least squares; --json gains a \"fit\" object")
     return parser
 
 
@@ -255,6 +258,10 @@ def run_compare(args: argparse.Namespace, predictor_factory: PredictorFactory | 
         "warnings": warnings,
         "out": args.out,
     }
+    if args.fit:
+        from model_core.interpret.fit import fit_comparison
+
+        summary["fit"] = {**fit_comparison(norm, spectrum, result).to_dict(), "alignment": "free alignment"}
     metadata = {
         "structure": args.structure,
         "measured": args.measured + (f" (group {measured.group})" if measured.group else ""),
@@ -265,6 +272,8 @@ def run_compare(args: argparse.Namespace, predictor_factory: PredictorFactory | 
         "sites": " ".join(map(str, sites)),
         "device": f"{getattr(info, 'device', '')} ({getattr(info, 'device_name', '')})",
     }
+    if args.fit:
+        metadata["fit"] = json.dumps(_json_safe(summary["fit"]["parameters"]))
     for k, warning in enumerate(warnings):
         metadata[f"warning_{k + 1}"] = warning
     if args.out:
