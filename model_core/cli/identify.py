@@ -36,7 +36,7 @@ import math
 import sys
 from typing import Any, Callable, Sequence
 
-from model_core.cli.common import CliError, fail
+from model_core.cli.common import CliError, fail, join_negative_values, require_paths
 # One parser of LO,HI windows and one JSON cleaner for every CLI.
 from model_core.cli.compare import _json_safe, _window
 
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference-structure", metavar="FILE",
                         help="the reference's structure (default: the metal from ase.build.bulk)")
     parser.add_argument("--window", type=_window, metavar="LO,HI",
-                        help="fit only LO..HI eV relative to the measured E0; write --window=-20,80")
+                        help="fit only LO..HI eV relative to the measured E0 (e.g. --window -20,80)")
     parser.add_argument("--shift-tolerance", type=_tolerance, default=None, metavar="EV",
                         help="the fitted shift stays within the calibration +- EV (default 1)")
     parser.add_argument("--background", action="store_true", help="also fit a linear background")
@@ -257,7 +257,10 @@ def _write_csv(stream, summary: dict[str, Any], metadata: dict[str, Any]) -> Non
 
 def main(argv: Sequence[str] | None = None, predictor_factory: PredictorFactory | None = None) -> int:
     """Entry point of ``xanes-identify``: 0, 1 when a candidate was left out, 2 on bad input."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(join_negative_values(argv, ("--window",)))
+    # Candidates that are missing are reported and left out (exit 1); these are not optional.
+    require_paths([p for p in (args.measured, args.reference, args.reference_structure) if p])
     try:
         _, status = run_identify(args, predictor_factory)
     except (CliError, ValueError, OSError, IndexError) as exc:

@@ -33,7 +33,7 @@ import math
 import sys
 from typing import Any, Sequence
 
-from model_core.cli.common import CliError, add_site_options, fail
+from model_core.cli.common import CliError, add_site_options, fail, join_negative_values, require_paths
 from model_core.cli.compare import _json_safe, _window
 from model_core.cli.identify import PredictorFactory, _normalized, _positive_int, _tolerance, load_calibration
 
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shells", type=_positive_int, default=3, metavar="N",
                         help="number of coordination shells refined (default 3)")
     parser.add_argument("--window", type=_window, metavar="LO,HI",
-                        help="fit only LO..HI eV relative to the measured E0; write --window=-20,80")
+                        help="fit only LO..HI eV relative to the measured E0 (e.g. --window -20,80)")
     parser.add_argument("--shift-tolerance", type=_tolerance, default=None, metavar="EV",
                         help="the fitted shift stays within the calibration +- EV (default 1)")
     parser.add_argument("--background", action="store_true", help="also fit a linear background")
@@ -152,7 +152,9 @@ def _write(structure: Any, path: str) -> None:
 
 def main(argv: Sequence[str] | None = None, predictor_factory: PredictorFactory | None = None) -> int:
     """Entry point of ``xanes-refine``; returns 0, or exits with status 2 on bad input."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(join_negative_values(argv, ("--window",)))
+    require_paths([p for p in (args.structure, args.measured, args.reference) if p])
     try:
         run_refine(args, predictor_factory)
     except (CliError, ValueError, OSError, IndexError) as exc:

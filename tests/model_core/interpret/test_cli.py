@@ -139,3 +139,9 @@ def test_compare_fit_adds_a_fit_object(files, capsys) -> None:
     compare.main([str(files["candidates"] / "Cu2O.cif"), "--measured", str(files["measured"]), "--model",
                   str(files["model"]), "--json", "--device", "cpu"])
     assert "fit" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_identify_accepts_a_negative_window_as_a_separate_word(files, capsys) -> None:
+    code = identify.main(_identify(files, "--json", "--window", "-20,80"))
+    assert code == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ranking"]
