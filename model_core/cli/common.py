@@ -4,6 +4,7 @@ checks of input paths, negative option values, site and column options, CSV meta
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from pathlib import Path
@@ -151,3 +152,22 @@ def write_metadata(stream: TextIO, items: Iterable[tuple[str, object]]) -> None:
     """Write ``# key: value`` lines."""
     for key, value in items:
         stream.write(f"# {key}: {value}\n")
+
+
+def nonnegative_ev(option: str, expects: str = "eV"):
+    """An argparse ``type`` for an option taking a finite value >= 0 in eV.
+
+    Errors name the option: "``option`` expects ``expects``, got 'x'" for text that is no
+    number, "``option`` must be >= 0 eV, got '-1'" for a negative or non-finite one.
+    """
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{option} expects {expects}, got {text!r}") from exc
+        if not (math.isfinite(value) and value >= 0):
+            raise argparse.ArgumentTypeError(f"{option} must be >= 0 eV, got {text!r}")
+        return value
+
+    return parse
+

@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from model_core.cli.common import (CliError, add_site_options, column_spec, error_message, fail,
+from model_core.cli.common import (CliError, add_site_options, column_spec, error_message, fail, nonnegative_ev,
                                    join_negative_values, require_paths, wrong_kind)
 
 PredictorFactory = Callable[..., Any]
@@ -50,14 +50,7 @@ def _window(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _fwhm(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--broaden expects a FWHM in eV, got {text!r}") from exc
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"--broaden must be >= 0 eV, got {text!r}")
-    return value
+_fwhm = nonnegative_ev("--broaden", "a FWHM in eV")
 
 
 def _finite(text: str) -> float:

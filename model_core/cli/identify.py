@@ -32,11 +32,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 from typing import Any, Callable, Sequence
 
-from model_core.cli.common import CliError, fail, join_negative_values, require_paths
+from model_core.cli.common import CliError, fail, join_negative_values, nonnegative_ev, require_paths
 # One parser of LO,HI windows and one JSON cleaner for every CLI.
 from model_core.cli.compare import _json_safe, _window
 
@@ -55,14 +54,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _tolerance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--shift-tolerance expects eV, got {text!r}") from exc
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"--shift-tolerance must be >= 0 eV, got {text!r}")
-    return value
+_tolerance = nonnegative_ev("--shift-tolerance")
 
 
 def build_parser() -> argparse.ArgumentParser:
