@@ -36,6 +36,10 @@ class DiffusionConfig:
         timesteps: steps of the training noise schedule (cosine, Nichol & Dhariwal).
         sample_steps: denoising steps at sampling (DDIM respacing of the schedule).
         sample_eta: DDIM eta (0 = deterministic given the initial noise, 1 = DDPM-like).
+        clip_denoised: at sampling, clamp each atom's estimated clean position to at most
+            1.5 x ``radius_a`` from the absorber (a radial clamp, so rotations commute with it)
+            and the clean type values to +-2 x ``type_scale``; without it the first steps,
+            where alpha_bar is ~1e-7, can amplify a poor noise estimate without bound.
     """
 
     species: tuple[int, ...] = (8,)
@@ -56,6 +60,7 @@ class DiffusionConfig:
     timesteps: int = 500
     sample_steps: int = 50
     sample_eta: float = 0.0
+    clip_denoised: bool = True
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:

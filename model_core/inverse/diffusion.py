@@ -116,6 +116,14 @@ class ClusterDiffusion(nn.Module):
         """(B, max_neighbors + 1) probabilities of the number of neighbours."""
         return torch.softmax(self.count_head(self.encoder(mu)), -1)
 
+    def _clamp_positions(self, x: torch.Tensor) -> torch.Tensor:
+        limit = 1.5 * self.config.radius_a / self.config.position_scale_a
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        return x * torch.clamp(limit / norm.clamp_min(1e-12), max=1.0)
+
+    def _clamp_types(self, h: torch.Tensor) -> torch.Tensor:
+        return h.clamp(-2 * self.config.type_scale, 2 * self.config.type_scale)
+
     @torch.no_grad()
     def sample(self, mu: torch.Tensor, n_samples: int, *, n_neighbors: torch.Tensor | None = None,
                noise: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -157,8 +165,12 @@ class ClusterDiffusion(nn.Module):
             sigma = cfg.sample_eta * torch.sqrt((1 - ab_next) / (1 - ab) * (1 - ab / ab_next))
             direction = torch.sqrt((1 - ab_next - sigma ** 2).clamp_min(0.0))
             new = []
-            for value, eps in ((x, eps_x), (h, eps_h)):
+            for value, eps, clamp in ((x, eps_x, self._clamp_positions), (h, eps_h, self._clamp_types)):
                 clean = (value - (1 - ab).sqrt() * eps) / ab.sqrt()
+                if cfg.clip_denoised:
+                    # Re-derive the noise from the clamped estimate so that the step stays bounded.
+                    clean = clamp(clean)
+                    eps = (value - ab.sqrt() * clean) / (1 - ab).sqrt()
                 step = ab_next.sqrt() * clean + direction * eps
                 if cfg.sample_eta > 0 and t_next > 0:
                     step = step + sigma * torch.randn(value.shape, generator=generator, dtype=dtype)

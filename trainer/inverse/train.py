@@ -29,7 +29,7 @@ from model_core.inverse.clusters import ClusterSet
 from model_core.inverse.config import DiffusionConfig
 
 __all__ = ["InverseDataConfig", "InverseOptimConfig", "InverseTrainConfig", "load_config", "main",
-           "make_batch", "train"]
+           "load_clusters", "make_batch", "train"]
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,8 @@ def _grid(forward_model: str):
     return checkpoint.model_config.grid, checkpoint.graph_config
 
 
-def _load_clusters(config: InverseTrainConfig) -> tuple[ClusterSet, ClusterSet]:
+def load_clusters(config: InverseTrainConfig) -> tuple[ClusterSet, ClusterSet]:
+    """(train, validation) clusters of radius ``data.library_radius_a``, in split-file order."""
     from trainer.data.sources import read_splits
     from trainer.inverse.data import build_cluster_set
 
@@ -172,7 +173,7 @@ def train(config: InverseTrainConfig, resume: bool = False, log=print) -> Path:
     torch.manual_seed(config.optim.seed)
     run_dir = Path(config.output_dir) / config.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    library, val_library = _load_clusters(config)
+    library, val_library = load_clusters(config)
     library.save(run_dir / "library.npz", half=True)
     train_set, val_set = library.crop(config.model.radius_a), val_library.crop(config.model.radius_a)
     species = tuple(int(z) for z in np.unique(train_set.z[:, 1:][train_set.z[:, 1:] > 0]))
