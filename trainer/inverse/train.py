@@ -216,7 +216,7 @@ def train(config: InverseTrainConfig, resume: bool = False, log=print) -> Path:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
             opt.step()
             for key, value in parts.items():
-                sums[key] = sums.get(key, 0.0) + float(value) * len(rows)
+                sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(rows)
         sched.step()
         epoch += 1
         val = _val_loss(model, val_set, species, 64, config.optim.count_weight)
