@@ -13,7 +13,8 @@ Scores: first-shell coordination-number accuracy, mean |first-shell distance
 error| (Å), neighbour-element accuracy (the first-shell element counts equal
 the truth's) and the chosen candidate's round-trip MSE; ``diffusion_all_samples``
 scores every diffusion sample (the spread). Reference round trips of the true
-clusters at 4.5 Å and 6 Å show what bare clusters cost. Seconds for
+clusters at the diffusion radius and at the library radius (= the forward crop)
+show what bare clusters cost. Seconds for
 ``--timing-samples`` diffusion samples plus their forward check on one spectrum
 are measured on CPU with ``--threads`` threads.
 
@@ -52,6 +53,8 @@ def main() -> None:
     parser.add_argument("--n-val", type=int, default=64, help="evenly spaced validation sites (0 = all)")
     parser.add_argument("--samples", type=int, default=16, help="diffusion samples per site (0 = retrieval only)")
     parser.add_argument("--retrieval", type=int, default=3)
+    parser.add_argument("--counts", default="retrieval", choices=("retrieval", "model"),
+                        help="atom counts of the diffusion samples: nearest training sites' or the count head's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timing-samples", type=int, default=32)
     parser.add_argument("--out", default="runs/inverse-bench.json")
@@ -73,17 +76,18 @@ def main() -> None:
     model = load_inverse(args.model, element=config.data.element, device="cpu")
     energy = model.energy_ev
 
-    truth, refs = [], {"true_4.5A": [], "true_6A": []}
-    structures_45, structures_6 = [], []
+    small, large = f"true_{config.model.radius_a:g}A", f"true_{config.data.library_radius_a:g}A"
+    truth, refs = [], {small: [], large: []}
+    structures_small, structures_large = [], []
     for i in range(len(val)):
         n = int((val.z[i] > 0).sum())
         z, pos = val.z[i, :n].astype(int), val.pos[i, :n].astype(float)
         shell = first_shell(z, pos)
         truth.append((shell.coordination_number, shell.distance_a, dict(shell.neighbours)))
         keep = np.linalg.norm(pos, axis=1) < config.model.radius_a
-        structures_45.append(cluster_structure(z[keep], pos[keep]))
-        structures_6.append(cluster_structure(z, pos))
-    for key, structures in (("true_4.5A", structures_45), ("true_6A", structures_6)):
+        structures_small.append(cluster_structure(z[keep], pos[keep]))
+        structures_large.append(cluster_structure(z, pos))
+    for key, structures in ((small, structures_small), (large, structures_large)):
         predicted = predict_clusters(model.forward, structures)
         refs[key] = [fit_roundtrip(energy, val.mu[i], predicted[i]).mse for i in range(len(val))]
 
@@ -94,7 +98,7 @@ def main() -> None:
     for i in range(len(val)):
         mu = val.mu[i].astype(np.float64)
         candidates = invert(mu, config.data.element, args.samples if use_diffusion else 0,
-                            n_retrieval=max(args.retrieval, 1), model=model, seed=i)
+                            n_retrieval=max(args.retrieval, 1), model=model, seed=i, counts=args.counts)
         as_pick = (lambda c: (c.coordination_number, c.first_shell_distance_a, dict(c.neighbours), c.roundtrip_mse))
         nearest_id = model.library.clusters.ids[model.library.nearest(mu, 1)[0][0]]
         picks["retrieval"].append(as_pick(next(c for c in candidates if c.source_id == nearest_id)))
@@ -118,11 +122,11 @@ def main() -> None:
         mu = val.mu[0].astype(np.float64)
         invert(mu, config.data.element, 2, n_retrieval=0, model=model)  # warm-up
         t0 = time.perf_counter()
-        invert(mu, config.data.element, args.timing_samples, n_retrieval=0, model=model)
+        invert(mu, config.data.element, args.timing_samples, n_retrieval=0, model=model, counts=args.counts)
         timing = time.perf_counter() - t0
     results["seconds_for_samples"] = {"samples": args.timing_samples, "threads": args.threads, "seconds": timing}
     results["setup"] = {"n_val_sites": len(val), "samples_per_site": args.samples if use_diffusion else 0,
-                        "retrieval_k": args.retrieval, "model": model.name, "forward": model.forward.info.name,
+                        "retrieval_k": args.retrieval, "counts": args.counts, "model": model.name, "forward": model.forward.info.name,
                         "wall_s": round(time.time() - started, 1)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))

@@ -3,7 +3,8 @@
 Usage::
 
     xanes-invert SPECTRUM [--group NAME] --element EL [--model NAME_OR_PATH] [--samples N]
-                 [--retrieval K] [--seed S] [--device auto|cpu|cuda] [--out DIR] [--json]
+                 [--retrieval K] [--counts retrieval|model] [--seed S] [--device auto|cpu|cuda]
+                 [--out DIR] [--json]
 
 SPECTRUM is anything ``xanes-compare --measured`` reads. It is put on the
 forward model's grid (:mod:`model_core.inverse.spectrum`), N clusters are
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="clusters sampled from the diffusion model (default 16)")
     parser.add_argument("--retrieval", type=_count, default=3, metavar="K",
                         help="nearest training sites added as candidates (default 3)")
+    parser.add_argument("--counts", choices=("retrieval", "model"), default="retrieval",
+                        help="atom counts of the diffusion samples: from the nearest training sites "
+                             "(default) or the model's count head")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler (default 0)")
     parser.add_argument("--device", default="cpu", help="device of the forward model: auto, cpu, cuda, cuda:N, mps")
     parser.add_argument("--out", metavar="DIR", help="write each candidate as extended XYZ into DIR")
@@ -97,7 +101,8 @@ def run_invert(args: argparse.Namespace, stdout=None) -> dict[str, Any]:
     model = load_inverse(args.model, element=element, device=args.device)
     spectrum = read_spectrum_on_grid(args.spectrum, model.energy_ev, group=args.group,
                                      edge_offset_ev=model.library.edge_offset_ev)
-    candidates = invert(spectrum, element, args.samples, n_retrieval=args.retrieval, model=model, seed=args.seed)
+    candidates = invert(spectrum, element, args.samples, n_retrieval=args.retrieval, model=model, seed=args.seed,
+                        counts=args.counts)
     out_dir = None
     if args.out:
         out_dir = Path(args.out)

@@ -43,6 +43,7 @@ BUNDLE_META = "inverse.json"
 CHECKPOINT_FILE = "inverse.pt"
 LIBRARY_FILE = "library.npz"
 METHODS = ("diffusion", "retrieval", "refined")
+COUNT_SOURCES = ("retrieval", "model")
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,13 +191,29 @@ def load_inverse(name_or_path: str | None = None, element: str | None = None, *,
                         diffusion=diffusion, card=card, meta=MappingProxyType(meta))
 
 
-def _diffusion_clusters(model: InverseModel, mu: np.ndarray, n_samples: int, seed: int
+#: Library neighbours whose atom counts the "retrieval" count source draws from.
+COUNT_NEIGHBOURS = 8
+
+
+def _diffusion_clusters(model: InverseModel, mu: np.ndarray, n_samples: int, seed: int, counts: str
                         ) -> list[tuple[np.ndarray, np.ndarray]]:
     import torch
 
     diffusion = model.diffusion
     generator = torch.Generator().manual_seed(int(seed))
-    sampled = diffusion.sample(torch.as_tensor(mu, dtype=torch.float32), n_samples, generator=generator)
+    n_neighbors = None
+    if counts == "retrieval":
+        # The number of atoms of each sample is drawn from the neighbour counts (within the
+        # diffusion radius) of the nearest training spectra: the training distribution
+        # conditioned on the spectrum, without a learned head that can overfit.
+        rows, _distance = model.library.nearest(mu, COUNT_NEIGHBOURS)
+        clusters = model.library.clusters
+        distance = np.linalg.norm(clusters.pos[rows].astype(np.float64), axis=-1)
+        inside = ((clusters.z[rows] > 0) & (distance < diffusion.config.radius_a + 1e-6)).sum(1) - 1
+        pick = torch.randint(len(rows), (n_samples,), generator=generator).numpy()
+        n_neighbors = torch.as_tensor(np.clip(inside[pick], 1, diffusion.config.max_neighbors))
+    sampled = diffusion.sample(torch.as_tensor(mu, dtype=torch.float32), n_samples, n_neighbors=n_neighbors,
+                               generator=generator)
     species = np.asarray(diffusion.config.species, dtype=np.int64)
     clusters = []
     for k in range(n_samples):
@@ -208,7 +225,7 @@ def _diffusion_clusters(model: InverseModel, mu: np.ndarray, n_samples: int, see
 
 def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 16, *,
            n_retrieval: int = 3, model: InverseModel | None = None, seed: int = 0,
-           methods: Sequence[str] = ("diffusion", "retrieval")) -> tuple[Candidate, ...]:
+           methods: Sequence[str] = ("diffusion", "retrieval"), counts: str = "retrieval") -> tuple[Candidate, ...]:
     """Candidate clusters for a spectrum, best round trip first.
 
     Args:
@@ -219,10 +236,15 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
         model: a loaded bundle (default: the shipped one for ``element``).
         seed: seed of the diffusion sampler.
         methods: which candidate sources to use.
+        counts: where the diffusion samples' atom counts come from: "retrieval" (the
+            counts of the 8 nearest training spectra's clusters) or "model" (the
+            diffusion model's count head).
 
     Raises:
         ValueError: wrong grid length, unknown method, or no bundle for the element.
     """
+    if counts not in COUNT_SOURCES:
+        raise ValueError(f"counts must be one of {COUNT_SOURCES}, got {counts!r}")
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)} (known: {', '.join(METHODS)})")
@@ -240,7 +262,7 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
             proposals.append(("retrieval", clusters.z[row, :n].astype(np.int64),
                               clusters.pos[row, :n].astype(np.float64), str(clusters.ids[row])))
     if "diffusion" in methods and model.diffusion is not None and n_samples > 0:
-        proposals += [("diffusion", z, pos, "") for z, pos in _diffusion_clusters(model, mu, n_samples, seed)]
+        proposals += [("diffusion", z, pos, "") for z, pos in _diffusion_clusters(model, mu, n_samples, seed, counts)]
     if not proposals:
         return ()
     structures = [cluster_structure(z, pos) for _m, z, pos, _s in proposals]

@@ -86,6 +86,13 @@ def test_invert_api_returns_frozen_candidates_best_first(bundle):
     with pytest.raises(ValueError):
         best_retrieval.positions_a[0, 0] = 1.0
     assert invert(planted_spectrum(0), "Cu", 0, n_retrieval=0, model=model) == ()
+    for counts in ("retrieval", "model"):
+        sampled = invert(planted_spectrum(1), "Cu", 3, n_retrieval=0, model=model, counts=counts)
+        assert len(sampled) == 3 and all(c.method == "diffusion" for c in sampled)
+    # The library's CN-4 clusters hold 4 neighbours within the radius: so do the samples.
+    assert {len(c.atomic_numbers) for c in invert(planted_spectrum(1), "Cu", 4, n_retrieval=0, model=model)} == {5}
+    with pytest.raises(ValueError, match="counts"):
+        invert(planted_spectrum(0), "Cu", 1, model=model, counts="guess")
     with pytest.raises(ValueError, match="points"):
         invert(np.ones(10), "Cu", 1, model=model)
     with pytest.raises(ValueError, match="unknown methods"):
