@@ -71,8 +71,21 @@ def test_config_cross_checks(tmp_path):
         load_config(path)
     with pytest.raises(ValueError, match="unknown"):
         load_config(path, ["model.no_such_switch=1"])
+    with pytest.raises(ValueError, match="select_on"):
+        load_config(path, ["data.library_radius_a=6.0", "optim.select_on=best"])
 
 
 def test_the_shipped_preset_loads():
     config = load_config(Path(__file__).resolve().parents[3] / "configs" / "cu-k-inverse-cpu.yaml")
     assert config.model.radius_a <= config.data.library_radius_a and config.data.forward_model == "cu-k-feff"
+
+
+@pytest.mark.shared
+def test_the_shipped_library_holds_exactly_the_training_split(shared_dir):
+    from trainer.data.sources import read_splits
+
+    library = ClusterSet.load(Path(__file__).resolve().parents[3] / "resources" / "models" / "cu-k-inverse"
+                              / "library.npz")
+    splits = read_splits(shared_dir / "data" / "cu-k-feff.tar.xz")
+    assert list(library.ids) == splits["train"] and not set(library.ids) & set(splits["val"])
+    assert library.radius_a == 6.0 and library.mu.shape == (3340, 221)
