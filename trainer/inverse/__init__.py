@@ -1,0 +1,1 @@
+"""Training data and training of the inverse (spectrum -> local structure) models."""

@@ -1,0 +1,63 @@
+"""Absorber-centred clusters with their spectra, for the inverse models.
+
+The spectra are prepared exactly like the forward model's training targets:
+:func:`trainer.data.dataset.prepare_dataset` with the forward training config's
+normalization, screening and element, on the forward checkpoint's energy grid.
+Its absorber-centred crops (:func:`model_core.graph.build_graphs`, periodic
+images included, nodes sorted by distance) become the clusters; edges are not
+needed, so the edge radius is set tiny.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from model_core.config import EnergyGrid, GraphConfig
+from model_core.inverse.clusters import ClusterSet
+
+__all__ = ["build_cluster_set", "clusters_from_prepared"]
+
+# prepare_dataset builds edges below this radius; the clusters need none.
+_NO_EDGES_A = 0.05
+
+
+def clusters_from_prepared(dataset, radius_a: float) -> ClusterSet:
+    """A :class:`ClusterSet` from a :class:`trainer.data.dataset.PreparedDataset`.
+
+    Args:
+        dataset: prepared with ``graph_config.r_crop >= radius_a``.
+        radius_a: crop radius in Å.
+    """
+    counts = np.diff(dataset.node_offsets)
+    width = int(counts.max())
+    n = len(dataset)
+    z = np.zeros((n, width), dtype=np.int16)
+    pos = np.zeros((n, width, 3), dtype=np.float32)
+    for i in range(n):
+        lo, hi = int(dataset.node_offsets[i]), int(dataset.node_offsets[i + 1])
+        z[i, :hi - lo] = dataset.z[lo:hi]
+        pos[i, :hi - lo] = dataset.pos[lo:hi]
+    full = ClusterSet(ids=np.asarray(dataset.ids).astype(str), energy_ev=np.asarray(dataset.energy_ev),
+                      mu=np.asarray(dataset.mu, dtype=np.float32), z=z, pos=pos,
+                      radius_a=float(dataset.meta.get("graph_config", {}).get("r_crop", radius_a)))
+    return full.crop(radius_a) if radius_a < full.radius_a else full
+
+
+def build_cluster_set(source: str | Path, ids: Sequence[str], grid: EnergyGrid, radius_a: float, *,
+                      normalization: str = "feff", screen: bool = True, element: str | None = "Cu",
+                      cache_dir: str | Path | None = None, progress: bool = False) -> ClusterSet:
+    """Clusters of radius ``radius_a`` for the records ``ids`` of a source, in that order.
+
+    Records dropped by screening or unreadable are missing from the result
+    (compare ``len``); the preparation is cached in ``cache_dir``.
+    """
+    from trainer.data.dataset import prepare_dataset
+
+    dataset, _report = prepare_dataset(
+        source, grid=grid, graph_config=GraphConfig(r_crop=float(radius_a), r_max=_NO_EDGES_A),
+        normalization=normalization, screen=screen, element=element, cache_dir=cache_dir,
+        progress=progress, ids=sorted(set(ids)))
+    return clusters_from_prepared(dataset.subset(ids), radius_a)
