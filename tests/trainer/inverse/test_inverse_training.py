@@ -40,7 +40,7 @@ def test_clusters_are_absorber_centred_crops_with_the_forward_targets(feff_sourc
     assert shell.coordination_number == 12 and shell.distance_a == pytest.approx(3.61 / np.sqrt(2), abs=1e-4)
     assert dict(shell.neighbours) == {"Cu": 12} and clusters.n_atoms[1] == 13  # fcc: 12 at 2.55 Å, next at 3.61
     forward, _ = prepare_dataset(feff_source, GRID, GraphConfig(), normalization="feff", element="Cu")
-    np.testing.assert_allclose(clusters.mu[1], forward.mu[forward.index_of("mp-1_000")])
+    np.testing.assert_allclose(clusters.mu[1], forward.mu[list(forward.ids).index("mp-1_000")])
     assert isinstance(clusters.crop(2.0), ClusterSet) and clusters.crop(2.0).n_atoms.max() == 1
 
 
