@@ -48,9 +48,9 @@ from model_core.interpret.calibration import Calibration, placement_base
 from model_core.interpret.fit import FitResult, fit_spectrum
 from model_core.interpret.identify import DEFAULT_SHIFT_TOLERANCE_EV
 from model_core.spectra.align import broaden
-from model_core.types import Structure
+from model_core.types import Spectrum, Structure
 
-__all__ = ["RefineResult", "find_shells", "first_shell_mask", "refine_structure", "SHELL_GAP_A",
+__all__ = ["RefineResult", "find_shells", "first_shell_mask", "predict_distorted", "refine_structure", "SHELL_GAP_A",
            "FIRST_SHELL_FACTOR", "PARAMS"]
 
 SHELL_GAP_A = 0.25
@@ -406,6 +406,43 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
                         shells=shells, metrics_start=fit_start.metrics_after, metrics_end=fit.metrics_after,
                         fit_start=fit_start, fit_end=fit, structure=refined, n_evaluations=evaluations,
                         seconds=time.perf_counter() - started)
+
+
+def predict_distorted(predictor: Any, structure: Structure, sites: Sequence[int], weights: Sequence[float],
+                      shell_scales: Sequence[float] = (), strain: float = 0.0, *, max_shells: int = 3) -> Spectrum:
+    """The model's spectrum of ``structure`` with its shells scaled and its cell strained.
+
+    The same forward pass as :func:`refine_structure` (fixed graph topology, every
+    ensemble member averaged), for a live preview of its parameters.
+
+    Args:
+        predictor, structure, sites, weights: as in :func:`refine_structure`.
+        shell_scales: radial scale factor of shells 1, 2, ... (missing ones: 1; those
+            beyond the shells the structure has are ignored).
+        strain: isotropic strain (needs a crystal unless 0).
+        max_shells: number of shells that can be scaled.
+
+    Returns:
+        The weighted site average on the model's edge-relative grid (``e0_ev`` None: it is
+        placed where the undistorted prediction is); ``metadata["shells"]`` holds the
+        shells of the first site (``shell``, ``n_atoms``, ``start_a``, ``distance_a``).
+
+    Raises:
+        ValueError: strain of a molecule, or an untrained model.
+    """
+    import torch
+
+    if strain and not structure.is_periodic:
+        raise ValueError("strain needs a crystal (the structure has no periodic cell)")
+    params = ("shells", "strain") if structure.is_periodic else ("shells",)
+    forward = _Forward(predictor, structure, np.asarray(sites, dtype=np.int64), np.asarray(weights, dtype=np.float64),
+                       params, max_shells)
+    scales = list(shell_scales)[:forward.n_shells]
+    theta = np.array(scales + [1.0] * (forward.n_shells - len(scales)) + [float(strain)] * forward.strain)
+    with torch.no_grad():
+        mu = forward(torch.as_tensor(theta)).numpy()
+    return Spectrum(np.asarray(predictor.info.energy_ev, dtype=np.float64), mu, label=f"{structure.name} distorted",
+                    energy_reference="edge", metadata={"shells": _shell_table(forward, theta)})
 
 
 def _node_distances(forward: _Forward, theta: np.ndarray) -> np.ndarray:
