@@ -185,11 +185,19 @@ class Interpret(QObject):
     # ---------------------------------------------------------------- context
     def element(self) -> str:
         """The interpreted element: the current model's, else the measured file's."""
-        model = self._predictions.model()
+        model = self._model()
         if model is not None:
             return model.element
         doc = self._measured.doc()
         return (doc.data.element or "") if doc is not None else ""
+
+    def _model(self) -> Any:
+        """The current model, else the first one of the current measured spectrum's element."""
+        model = self._predictions.model()
+        doc = self._measured.doc()
+        if model is None and doc is not None and doc.data.element:
+            model = next((m for m in self._predictions.models if m.element == doc.data.element), None)
+        return model
 
     def _measured_curve(self) -> tuple[Any, np.ndarray] | None:
         doc = self._measured.doc()
@@ -375,7 +383,7 @@ class Interpret(QObject):
     def _run(self, kind: str, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None],
              with_progress: bool = False, quiet: bool = False, **kwargs: Any) -> Task | None:
         """Run ``fn(predictor, *args, **kwargs)`` in a worker, loading the current model first if needed."""
-        model = self._predictions.model()
+        model = self._model()
         if model is None:
             self._messages.error("No model for this element; choose one in the model panel")
             return None
