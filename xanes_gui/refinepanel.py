@@ -124,10 +124,12 @@ class RefinePanel(QWidget):
         self.reset(preview=False)
 
     def reset(self, *_args, preview: bool = True) -> None:
-        """Sliders back to the undistorted structure, the calibration's shift and default widths."""
+        """Sliders back to the undistorted structure, the calibration's shift (else the comparison's)
+        and default widths."""
         calibration = self.interpret.calibration()
+        shift = calibration.shift_ev if calibration is not None else self.state.measured.align.shift_ev
         for name, slider in self.sliders.items():
-            start = calibration.shift_ev if name == "shift_ev" and calibration is not None else slider.start
+            start = shift if name == "shift_ev" else slider.start
             slider.set_value(start, quiet=True)
         if preview:
             self.request_preview()

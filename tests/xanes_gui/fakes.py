@@ -332,6 +332,6 @@ def interpret_backend(predictor: FakePredictor, refiner: FakeRefiner | None = No
         fake_predict_candidates(p, paths, element, progress),
         predict_distorted=refiner.predict_distorted, refine_structure=refiner.refine_structure,
         placement_base=lambda spectrum, element: float(spectrum.e0_ev or 8979.0),
-        calibrate_tabulated=lambda p, element, e0=None: Calibration(element, 1.25, "tabulated",
+        calibrate_tabulated=lambda p, element, e0=None: Calibration(element, 0.25, "tabulated",
                                                                      details={"tabulated_edge_ev": 8979.0}),
         **changes)

@@ -175,3 +175,20 @@ def test_refine_sliders_drive_the_live_prediction_and_refine_sets_them(qtbot, iw
     text = panel.result_text()
     assert "first shell: 1.900 → 1.957 ± 0.004 Å" in text and "MSE: 0.01 → 0.002" in text
     assert "refine: refined" in labels(iwindow)
+
+
+def test_identify_without_a_calibration_uses_the_tabulated_one(qtbot, iwindow, tmp_path, predictor):
+    state = iwindow.state
+    prepared(qtbot, iwindow, tmp_path, predictor)
+    state.interpret.add_candidates([write_xyz(tmp_path / "one.xyz", ["O", "Cu"], [(0, 0, 0), (1.9, 0, 0)])])
+    with qtbot.waitSignal(state.interpret.rankingReady, timeout=SLOW) as blocker:
+        state.interpret.identify()
+    assert state.interpret.calibration("Cu").source == "tabulated"
+    assert blocker.args[0][0].fit.shift_bounds_ev == pytest.approx((-0.75, 1.25))
+    assert "tabulated" in iwindow.identify_panel.calibration_label.text()
+    # Removing the measured spectrum drops the overlays fitted to it.
+    iwindow.identify_panel.ranking_table.setCurrentCell(0, 0)
+    assert state.interpret.overlays()
+    with qtbot.waitSignal(state.interpret.overlaysChanged, timeout=1000):
+        state.measured.remove(state.measured.current_id)
+    assert not state.interpret.overlays()

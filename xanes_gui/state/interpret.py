@@ -70,13 +70,29 @@ def _with_predictor(backend: Backend, predictor: Any, model: str, device: str, f
     return {"predictor": predictor, "result": fn(predictor, *args, **kwargs)}
 
 
+def _calibrated(predictor: Any, backend: Backend, calibration: Calibration | None, element: str,
+                e0: float | None) -> Calibration:
+    # As the CLIs do: without a measured reference, the tabulated edge energy.
+    return calibration if calibration is not None else backend.calibrate_tabulated(predictor, element, e0)
+
+
 def _identify(predictor: Any, backend: Backend, paths: list[str], library: str | None, element: str,
-              energy: np.ndarray, mu: np.ndarray, calibration: Calibration, window: Any, progress) -> dict[str, Any]:
+              norm: Any, mu: np.ndarray, calibration: Calibration | None, window: Any, progress) -> dict[str, Any]:
+    """Worker body: predict the candidates and rank them; (ranking, problems, calibration used)."""
     candidates, skipped = backend.predict_candidates(predictor, paths, element, progress, library=library)
     if not candidates:
         raise ValueError("no candidate could be predicted: " + "; ".join(skipped or ["no structure files"]))
-    ranking = backend.rank_candidates(energy, mu, candidates, calibration, element=element, window=window)
-    return {"ranking": ranking, "skipped": skipped}
+    calibration = _calibrated(predictor, backend, calibration, element, norm.e0)
+    ranking = backend.rank_candidates(norm.energy_ev, mu, candidates, calibration, element=element, window=window)
+    return {"ranking": ranking, "skipped": skipped, "calibration": calibration}
+
+
+def _refine(predictor: Any, backend: Backend, structure: Any, sites: Any, weights: Any, norm: Any, mu: np.ndarray,
+            calibration: Calibration | None, element: str, params: tuple[str, ...], window: Any) -> dict[str, Any]:
+    calibration = _calibrated(predictor, backend, calibration, element, norm.e0)
+    result = backend.refine_structure(predictor, structure, sites, weights, norm.energy_ev, mu, calibration,
+                                      element=element, params=params, window=window)
+    return {"result": result, "calibration": calibration}
 
 
 def _preview(predictor: Any, backend: Backend, structure: Any, sites: Any, weights: Any, scales: Sequence[float],
@@ -137,6 +153,8 @@ class Interpret(QObject):
         self.lcf: list[Any] = []
         self.refined: Any = None
         self._overlays: dict[str, Overlay] = {}
+        measured.measuredRemoved.connect(lambda *_: self.clear_overlays())
+        structures.currentStructureChanged.connect(lambda *_: self._drop_overlays("fit", "refine"))
 
     # ------------------------------------------------------------ calibration
     @property
@@ -263,14 +281,18 @@ class Interpret(QObject):
             self._messages.error("Add candidate structures (files, a folder or a library) first")
             return None
         doc, curve = measured
-        element = self.element()
-        calibration = self.calibration() or Calibration(element)
         self._messages.status(f"Identifying: {len(self.candidate_paths)} candidate path(s)…")
-        return self._run("identify", _identify, self.backend, list(self.candidate_paths), self.library or None, element,
-                         doc.norm.energy_ev, curve, calibration, self._window(), done=self._on_ranked,
+        return self._run("identify", _identify, self.backend, list(self.candidate_paths), self.library or None,
+                         self.element(), doc.norm, curve, self.calibration(), self._window(), done=self._on_ranked,
                          with_progress=True)
 
+    def _adopt(self, calibration: Calibration) -> None:
+        """Keep a calibration a worker made (the tabulated one, when none was set)."""
+        if self._calibrations.get(calibration.element) is not calibration:
+            self.set_calibration(calibration)
+
     def _on_ranked(self, result: dict[str, Any]) -> None:
+        self._adopt(result["calibration"])
         self.ranking, self.skipped = list(result["ranking"]), list(result["skipped"])
         for problem in self.skipped:
             self._messages.error(problem)
@@ -342,13 +364,13 @@ class Interpret(QObject):
         if target is None or measured is None:
             return None
         (doc, prediction), (mdoc, curve) = target, measured
-        element = self.element()
-        return self._run("refine", self.backend.refine_structure, doc.structure, prediction.site_indices,
-                         prediction.weights, mdoc.norm.energy_ev, curve, self.calibration() or Calibration(element),
-                         element=element, params=tuple(params), window=self._window(), done=self._on_refined)
+        return self._run("refine", _refine, self.backend, doc.structure, prediction.site_indices, prediction.weights,
+                         mdoc.norm, curve, self.calibration(), self.element(), tuple(params), self._window(),
+                         done=self._on_refined)
 
-    def _on_refined(self, result: Any) -> None:
-        self.refined = result
+    def _on_refined(self, outcome: dict[str, Any]) -> None:
+        self._adopt(outcome["calibration"])
+        self.refined = result = outcome["result"]
         fit = result.fit_end
         self._set_overlay("refine", "refine: refined", fit.energy_ev, fit.fitted)
         self.refineReady.emit(result)
@@ -360,8 +382,11 @@ class Interpret(QObject):
         return list(self._overlays.values())
 
     def clear_overlays(self) -> None:
-        if self._overlays:
-            self._overlays.clear()
+        self._drop_overlays(*OVERLAY_COLORS)
+
+    def _drop_overlays(self, *kinds: str) -> None:
+        dropped = [self._overlays.pop(kind, None) for kind in kinds]
+        if any(overlay is not None for overlay in dropped):
             self.overlaysChanged.emit()
 
     def _set_overlay(self, kind: str, label: str, energy: Any, mu: Any) -> None:
