@@ -410,34 +410,17 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
 
 def predict_distorted(predictor: Any, structure: Structure, sites: Sequence[int], weights: Sequence[float],
                       shell_scales: Sequence[float] = (), strain: float = 0.0, *, max_shells: int = 3) -> Spectrum:
-    """The model's spectrum of ``structure`` with its shells scaled and its cell strained.
-
-    The same forward pass as :func:`refine_structure` (fixed graph topology, every
-    ensemble member averaged), for a live preview of its parameters.
-
-    Args:
-        predictor, structure, sites, weights: as in :func:`refine_structure`.
-        shell_scales: radial scale factor of shells 1, 2, ... (missing ones: 1; those
-            beyond the shells the structure has are ignored).
-        strain: isotropic strain (needs a crystal unless 0).
-        max_shells: number of shells that can be scaled.
-
-    Returns:
-        The weighted site average on the model's edge-relative grid (``e0_ev`` None: it is
-        placed where the undistorted prediction is); ``metadata["shells"]`` holds the
-        shells of the first site (``shell``, ``n_atoms``, ``start_a``, ``distance_a``).
-
-    Raises:
-        ValueError: strain of a molecule, or an untrained model.
-    """
+    """The forward pass of :func:`refine_structure` at given parameters (a live preview): ``shell_scales``
+    of shells 1, 2, ... (missing ones 1, extra ones ignored), ``strain`` (a crystal's; ValueError otherwise).
+    Returns the weighted site average on the model's edge-relative grid (``e0_ev`` None), the first site's
+    shells (as ``RefineResult.shells``) in ``metadata["shells"]``."""
     import torch
 
     if strain and not structure.is_periodic:
         raise ValueError("strain needs a crystal (the structure has no periodic cell)")
-    params = ("shells", "strain") if structure.is_periodic else ("shells",)
     forward = _Forward(predictor, structure, np.asarray(sites, dtype=np.int64), np.asarray(weights, dtype=np.float64),
-                       params, max_shells)
-    scales = list(shell_scales)[:forward.n_shells]
+                       PARAMS if structure.is_periodic else ("shells",), max_shells)
+    scales = [float(v) for v in shell_scales][:forward.n_shells]
     theta = np.array(scales + [1.0] * (forward.n_shells - len(scales)) + [float(strain)] * forward.strain)
     with torch.no_grad():
         mu = forward(torch.as_tensor(theta)).numpy()
