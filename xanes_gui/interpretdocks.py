@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QScrollArea
 
 from xanes_gui.identifypanel import IdentifyPanel
 from xanes_gui.refinepanel import RefinePanel
@@ -21,7 +22,10 @@ def add_interpret_docks(window: MainWindow) -> None:
     window.refine_panel = RefinePanel(window.state, window)
     previous = window.measured_dock
     for title, panel in (("Identify", window.identify_panel), ("Refine", window.refine_panel)):
-        dock = window._dock(title, panel, area)
+        scroll = QScrollArea(window)  # the panels' rows must not widen the dock column
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(panel)
+        dock = window._dock(title, scroll, area)
         window.tabifyDockWidget(previous, dock)
         window.docks[title] = previous = dock
     window.docks["Attention"].raise_()

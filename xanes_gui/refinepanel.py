@@ -173,7 +173,8 @@ class RefinePanel(QWidget):
         first = result.first_shell
         lines = [f"{name}: {value_with_error(value, result.stderr.get(name, math.nan))}"
                  for name, value in result.parameters.items()]
-        lines.append(f"first shell: {first['start_a']:.3f} → {value_with_error(first['distance_a'], first['stderr_a'], 'Å')}")
+        distance = value_with_error(first["distance_a"], first["stderr_a"], "Å")
+        lines.append(f"first shell: {first['start_a']:.3f} → {distance}")
         lines.append(metrics_line(result.metrics_start, result.metrics_end))
         self.result_label.setText("<br>".join(lines))
         self.shells_label.setText("; ".join(f"shell {int(s['shell'])}: {int(s['n_atoms'])} atoms, "

@@ -36,6 +36,7 @@ Jacobian of the residuals with respect to the structural parameters, shift, scal
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -408,24 +409,23 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
                         seconds=time.perf_counter() - started)
 
 
+@functools.lru_cache(maxsize=1)  # a live preview asks again and again for one structure: build its models once
+def _preview(model: Any, structure: Structure, sites: tuple, weights: tuple, shells: int) -> _Forward:
+    return _Forward(model, structure, np.array(sites), np.array(weights), PARAMS[:1 + structure.is_periodic], shells)
+
+
 def predict_distorted(predictor: Any, structure: Structure, sites: Sequence[int], weights: Sequence[float],
                       shell_scales: Sequence[float] = (), strain: float = 0.0, *, max_shells: int = 3) -> Spectrum:
-    """The forward pass of :func:`refine_structure` at given parameters (a live preview): ``shell_scales``
-    of shells 1, 2, ... (missing ones 1, extra ones ignored), ``strain`` (a crystal's; ValueError otherwise).
-    Returns the weighted site average on the model's edge-relative grid (``e0_ev`` None), the first site's
-    shells (as ``RefineResult.shells``) in ``metadata["shells"]``."""
+    """:func:`refine_structure`'s forward pass (edge-relative, no ``e0_ev``; models kept for the last structure) at
+    ``shell_scales`` (shells 1, 2, ...; missing: 1), ``strain`` (crystals); site 1's shells: ``metadata["shells"]``."""
     import torch
-
     if strain and not structure.is_periodic:
         raise ValueError("strain needs a crystal (the structure has no periodic cell)")
-    forward = _Forward(predictor, structure, np.asarray(sites, dtype=np.int64), np.asarray(weights, dtype=np.float64),
-                       PARAMS if structure.is_periodic else ("shells",), max_shells)
-    scales = [float(v) for v in shell_scales][:forward.n_shells]
-    theta = np.array(scales + [1.0] * (forward.n_shells - len(scales)) + [float(strain)] * forward.strain)
-    with torch.no_grad():
-        mu = forward(torch.as_tensor(theta)).numpy()
-    return Spectrum(np.asarray(predictor.info.energy_ev, dtype=np.float64), mu, label=f"{structure.name} distorted",
-                    energy_reference="edge", metadata={"shells": _shell_table(forward, theta)})
+    forward = _preview(predictor, structure, tuple(map(int, sites)), tuple(map(float, weights)), max_shells)
+    n = forward.n_shells
+    theta = np.array(([float(v) for v in shell_scales] + [1.0] * n)[:n] + [float(strain)] * forward.strain)
+    return Spectrum(predictor.info.energy_ev, forward(torch.as_tensor(theta)).numpy(), energy_reference="edge",
+                    metadata={"shells": _shell_table(forward, theta)})
 
 
 def _node_distances(forward: _Forward, theta: np.ndarray) -> np.ndarray:

@@ -192,3 +192,15 @@ def test_identify_without_a_calibration_uses_the_tabulated_one(qtbot, iwindow, t
     with qtbot.waitSignal(state.interpret.overlaysChanged, timeout=1000):
         state.measured.remove(state.measured.current_id)
     assert not state.interpret.overlays()
+
+
+def test_live_predictions_run_one_at_a_time_and_the_latest_request_wins(qtbot, iwindow, tmp_path, predictor,
+                                                                        refiner):
+    state = iwindow.state
+    prepared(qtbot, iwindow, tmp_path, predictor)
+    refiner.previews.clear()
+    with qtbot.waitSignals([state.interpret.previewReady] * 2, timeout=SLOW):
+        for scale in (1.01, 1.02, 1.03):
+            state.interpret.preview([scale], 0.0, 0.0, 1.0, 1.0)
+    assert [p[0][0] for p in refiner.previews] == [1.01, 1.03]  # 1.02 was replaced while 1.01 ran
+    assert not state.interpret.running("preview")

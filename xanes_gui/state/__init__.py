@@ -21,5 +21,5 @@ from xanes_gui.state.simulations import Simulations
 from xanes_gui.state.structures import Structures, StructureDoc
 from xanes_gui.state.view import View, ViewSettings
 
-__all__ = ["AUTO_MODEL", "AppState", "Interpret", "MeasuredSpectra", "Messages", "Predictions", "Simulations", "StructureDoc",
-           "Structures", "View", "ViewSettings"]
+__all__ = ["AUTO_MODEL", "AppState", "Interpret", "MeasuredSpectra", "Messages", "Predictions", "Simulations",
+           "StructureDoc", "Structures", "View", "ViewSettings"]

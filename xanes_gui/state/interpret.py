@@ -153,6 +153,8 @@ class Interpret(QObject):
         self.lcf: list[Any] = []
         self.refined: Any = None
         self._overlays: dict[str, Overlay] = {}
+        self._pending_preview: tuple | None = None
+        self.runningChanged.connect(self._on_running_changed)
         measured.measuredRemoved.connect(lambda *_: self.clear_overlays())
         structures.currentStructureChanged.connect(lambda *_: self._drop_overlays("fit", "refine"))
 
@@ -342,7 +344,14 @@ class Interpret(QObject):
 
     def preview(self, shell_scales: Sequence[float], strain: float, shift_ev: float, gaussian_fwhm_ev: float,
                 scale: float) -> Task | None:
-        """The live prediction of the distorted structure (only the latest request is answered)."""
+        """The live prediction of the distorted structure.
+
+        One runs at a time (the model keeps one forward pass for the structure); a request
+        made meanwhile waits, replaced by any later one, and starts when it ends.
+        """
+        if self.running("preview"):
+            self._pending_preview = (shell_scales, strain, shift_ev, gaussian_fwhm_ev, scale)
+            return None
         target = self.refine_target()
         if target is None:
             return None
@@ -351,6 +360,11 @@ class Interpret(QObject):
         return self._run("preview", _preview, self.backend, doc.structure, prediction.site_indices, prediction.weights,
                          list(shell_scales), float(strain), float(gaussian_fwhm_ev), base + float(shift_ev),
                          float(scale), done=self._on_preview, quiet=True)
+
+    def _on_running_changed(self, kind: str, running: bool) -> None:
+        if kind == "preview" and not running and self._pending_preview is not None:
+            pending, self._pending_preview = self._pending_preview, None
+            self.preview(*pending)
 
     def _on_preview(self, result: tuple[Overlay, Any]) -> None:
         overlay, _shells = result
