@@ -148,6 +148,7 @@ class Interpret(QObject):
         self.candidate_paths: list[str] = []
         self.library: str = ""
         self.fit: Any = None
+        self._fit_label = ""
         self.ranking: list[Any] = []
         self.skipped: list[str] = []
         self.lcf: list[Any] = []
@@ -241,20 +242,20 @@ class Interpret(QObject):
         if target is None or comparison is None or isinstance(comparison, str):
             self._messages.error("Predict a spectrum and compare it with the measured one first")
             return None
-        calibration = self.calibration()
+        # The calibration places edge-relative ML predictions; FEFF10 spectra have their own energies.
+        calibration = self.calibration() if target[0] == "ml" else None
         task = Task(self.backend.fit_measured, doc.norm, curve, target[1], comparison, calibration, self.element())
         return self._start("fit", task, lambda fit, c=calibration: self._on_fit(fit, c))
 
     def _on_fit(self, fit: Any, calibration: Calibration | None) -> None:
         self.fit = fit
-        how = FREE_ALIGNMENT if calibration is None else f"calibrated {calibration.source}"
-        self._set_overlay("fit", f"fit ({how})", fit.energy_ev, fit.fitted)
+        self._fit_label = FREE_ALIGNMENT if calibration is None else f"calibrated {calibration.source}"
+        self._set_overlay("fit", f"fit ({self._fit_label})", fit.energy_ev, fit.fitted)
         self.fitReady.emit(fit)
 
     def fit_label(self) -> str:
-        """How the shift of the last fit was found: "free alignment" or the calibration."""
-        overlay = self._overlays.get("fit")
-        return overlay.label[5:-1] if overlay is not None else ""
+        """How the shift of the last fit was found: "free alignment" or "calibrated <source>"."""
+        return self._fit_label
 
     # -------------------------------------------------------------- identify
     def add_candidates(self, paths: Sequence[str]) -> None:
