@@ -25,7 +25,7 @@ MAX_SHELLS = 3
 RANGES = {
     **{f"shell_{k}_scale": (f"shell {k} scale", 0.8, 1.2, 0.001, 1.0) for k in range(1, MAX_SHELLS + 1)},
     "strain": ("strain", -0.1, 0.1, 0.0005, 0.0),
-    "shift_ev": ("shift (eV)", -15.0, 15.0, 0.05, 0.0),
+    "shift_ev": ("shift (eV)", -15.0, 15.0, 0.05, 0.0),  # recentred on the calibration
     "gaussian_fwhm_ev": ("broadening FWHM (eV)", 0.0, 10.0, 0.05, 1.5),
     "scale": ("scale", 0.3, 2.0, 0.005, 1.0),
 }
@@ -55,6 +55,11 @@ class ParameterSlider:
         self.slider.setValue(position)
         self.slider.blockSignals(blocked)
         self.value_label.setText(f"{self.value():.4g}")
+
+    def recentre(self, centre: float) -> None:
+        """Keep the range's width and put its middle at ``centre`` (the shift follows the calibration)."""
+        half = 0.5 * (self.hi - self.lo)
+        self.lo, self.hi = centre - half, centre + half
 
     def set_enabled(self, enabled: bool) -> None:
         for widget in (self.label, self.slider, self.value_label):
@@ -128,6 +133,7 @@ class RefinePanel(QWidget):
         and default widths."""
         calibration = self.interpret.calibration()
         shift = calibration.shift_ev if calibration is not None else self.state.measured.align.shift_ev
+        self.sliders["shift_ev"].recentre(shift)
         for name, slider in self.sliders.items():
             start = shift if name == "shift_ev" else slider.start
             slider.set_value(start, quiet=True)

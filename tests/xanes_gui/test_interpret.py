@@ -175,6 +175,11 @@ def test_refine_sliders_drive_the_live_prediction_and_refine_sets_them(qtbot, iw
     text = panel.result_text()
     assert "first shell: 1.900 → 1.957 ± 0.004 Å" in text and "MSE: 0.01 → 0.002" in text
     assert "refine: refined" in labels(iwindow)
+    # A calibration far from zero recentres the shift slider on it.
+    state.interpret.set_calibration(Calibration("Cu", -21.0, "tabulated"))
+    assert panel.sliders["shift_ev"].value() == pytest.approx(-21.0)
+    panel.sliders["shift_ev"].set_value(-33.0, quiet=True)
+    assert panel.sliders["shift_ev"].value() == pytest.approx(-33.0)
 
 
 def test_identify_without_a_calibration_uses_the_tabulated_one(qtbot, iwindow, tmp_path, predictor):
@@ -204,3 +209,29 @@ def test_live_predictions_run_one_at_a_time_and_the_latest_request_wins(qtbot, i
             state.interpret.preview([scale], 0.0, 0.0, 1.0, 1.0)
     assert [p[0][0] for p in refiner.previews] == [1.01, 1.03]  # 1.02 was replaced while 1.01 ran
     assert not state.interpret.running("preview")
+
+
+def test_identify_can_be_cancelled(qtbot, iwindow, tmp_path, predictor):
+    import threading
+    from dataclasses import replace
+
+    state = iwindow.state
+    prepared(qtbot, iwindow, tmp_path, predictor)
+    started, gate = threading.Event(), threading.Event()
+
+    def blocking(p, paths, element, progress, library=None):
+        progress(0, 2)
+        started.set()
+        gate.wait(10)
+        progress(1, 2)  # raises: cancelled meanwhile
+        raise AssertionError("not cancelled")
+
+    state.backend = replace(state.backend, predict_candidates=blocking)
+    state.interpret.add_candidates([str(tmp_path)])
+    panel = iwindow.identify_panel
+    panel.identify_button.click()
+    assert started.wait(10) and panel.cancel_button.isEnabled() and not panel.identify_button.isEnabled()
+    with qtbot.waitSignal(state.interpret.runningChanged, timeout=SLOW, check_params_cb=lambda k, r: not r):
+        panel.cancel_button.click()
+        gate.set()
+    assert state.interpret.ranking == [] and panel.identify_button.isEnabled()
