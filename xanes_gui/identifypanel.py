@@ -11,8 +11,8 @@ import math
 import os
 from typing import Any, Sequence
 
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QListWidget, QProgressBar, QPushButton, QSpinBox, QTableWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QListWidget, QProgressBar, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from xanes_gui.fitbox import value_with_error
@@ -63,6 +63,7 @@ class IdentifyPanel(QWidget):
         self.reference_combo = QComboBox(box)
         self.reference_combo.setToolTip("A reference measured with the sample (typically the metal foil); "
                                         "its structure is the metal built by ASE")
+        self.reference_structure_check = QCheckBox("its structure: the current one (else the metal)", box)
         self.reference_button = QPushButton("From reference", box)
         self.tabulated_button = QPushButton("Tabulated edge", box)
         self.clear_calibration_button = QPushButton("Clear", box)
@@ -73,6 +74,7 @@ class IdentifyPanel(QWidget):
         calibration_layout = QVBoxLayout(box)
         calibration_layout.addWidget(self.calibration_label)
         calibration_layout.addLayout(row)
+        calibration_layout.addWidget(self.reference_structure_check)
 
         # ---- candidates
         self.candidate_list = QListWidget(self)
@@ -169,8 +171,10 @@ class IdentifyPanel(QWidget):
 
     def _calibrate_reference(self) -> None:
         measured_id = self.reference_combo.currentData()
+        doc = self.state.structures.current
+        structure = doc.structure if doc is not None and self.reference_structure_check.isChecked() else None
         if measured_id:
-            self.interpret.calibrate_from_measured(measured_id)
+            self.interpret.calibrate_from_measured(measured_id, structure)
         else:
             self.state.messages.error("Import the reference (metal foil) spectrum first")
 

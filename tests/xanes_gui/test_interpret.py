@@ -235,3 +235,27 @@ def test_identify_can_be_cancelled(qtbot, iwindow, tmp_path, predictor):
         panel.cancel_button.click()
         gate.set()
     assert state.interpret.ranking == [] and panel.identify_button.isEnabled()
+
+
+def test_calibration_from_a_measured_reference(qtbot, iwindow, tmp_path, predictor):
+    from dataclasses import replace
+
+    state = iwindow.state
+    doc = prepared(qtbot, iwindow, tmp_path, predictor)
+    calls = []
+
+    def calibrate(p, energy, mu, element, *, structure=None, reference=""):
+        calls.append((element, structure, reference, len(energy)))
+        return Calibration(element, -0.5, "reference", reference=reference, stderr_ev=0.02)
+
+    state.backend = replace(state.backend, calibrate_reference=calibrate)
+    panel = iwindow.identify_panel
+    assert panel.reference_combo.currentData() == doc.id
+    with qtbot.waitSignal(state.interpret.calibrationChanged, timeout=SLOW):
+        panel.reference_button.click()
+    assert calls == [("Cu", None, doc.path, len(doc.norm.energy_ev))]  # the metal: built by model_core
+    assert "-0.500 ± 0.02 eV (reference from meas.dat)" in panel.calibration_label.text()
+    panel.reference_structure_check.setChecked(True)
+    with qtbot.waitSignal(state.interpret.calibrationChanged, timeout=SLOW):
+        panel.reference_button.click()
+    assert calls[-1][1] is state.structures.current.structure
