@@ -61,6 +61,8 @@ class FitBox(QGroupBox):
             self.fit_button.setEnabled(not running)
             if running:
                 self.result_label.setText("Fitting…")
+            elif self.result_label.text() == "Fitting…":  # failed or cancelled: the message says why
+                self.result_label.setText("—")
 
     def _show(self, fit: Any) -> None:
         lines = [f"<b>{self.interpret.fit_label()}</b>"]

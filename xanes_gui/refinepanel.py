@@ -171,6 +171,8 @@ class RefinePanel(QWidget):
             self.cancel_button.setEnabled(running)
             if running:
                 self.result_label.setText("Refining…")
+            elif self.result_label.text() == "Refining…":  # failed or cancelled: the message says why
+                self.result_label.setText("—")
 
     def _on_refined(self, result: Any) -> None:
         for name, value in result.parameters.items():

@@ -24,8 +24,6 @@ from xanes_gui.tasks import LatestWins, Task, TaskRunner
 
 #: Colours of the overlay curves, by kind.
 OVERLAY_COLORS = {"fit": (230, 120, 0), "identify": (0, 150, 200), "lcf": (150, 0, 200), "refine": (0, 160, 60)}
-#: Kinds of long work (the keys of :meth:`Interpret.running` and :meth:`Interpret.cancel`).
-KINDS = ("calibrate", "fit", "identify", "lcf", "refine", "preview")
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +110,15 @@ class Interpret(QObject):
         structures, predictions, measured: the parts whose current structure,
             prediction (and model) and measured spectrum are interpreted.
 
+    Attributes:
+        candidate_paths: candidate structure files and folders; ``library``: a library folder ("" for none).
+        fit, ranking, skipped, lcf, refined: the last FitResult, ranking (RankedCandidate rows),
+            candidates left out (one line each), LcfResult rows and RefineResult.
+
+    Work kinds (for :meth:`running`, :meth:`cancel` and ``runningChanged``): "calibrate", "fit",
+    "identify", "lcf", "refine", "preview"; each runs in a worker, a newer request of a kind
+    superseding the older one (previews wait for the running one instead).
+
     Signals:
         calibrationChanged(str): the element whose calibration was set or cleared.
         candidatesChanged(): candidate files or library changed.
@@ -121,7 +128,7 @@ class Interpret(QObject):
         previewReady(object): the refine live prediction (:class:`Overlay`) and its shells.
         refineReady(object): a RefineResult.
         overlaysChanged(): the overlay curves changed.
-        runningChanged(str, bool): a kind of work (see ``KINDS``) started or ended.
+        runningChanged(str, bool): a kind of work started or ended.
         progress(str, int, int): kind, done, total.
     """
 
