@@ -170,6 +170,108 @@ def _read_feff_xmu(path: str) -> Any:
     return read_feff_xmu(path)
 
 
+def _fit_measured(norm: Any, curve: np.ndarray, spectrum: Any, comparison: Any, calibration: Any = None,
+                  element: str = "") -> Any:
+    """One fit of shift, broadening and scale of ``spectrum`` to the measured ``curve``.
+
+    Without a calibration the shift is free (``fit_comparison``: "free alignment");
+    with one the prediction is placed at its base plus the calibration shift, and the
+    shift stays within the identify tolerance of it.
+    """
+    from model_core.interpret.fit import fit_comparison, fit_spectrum
+
+    if calibration is None:
+        return fit_comparison(norm, spectrum, comparison)
+    from model_core.interpret.calibration import placement_base
+    from model_core.interpret.identify import DEFAULT_SHIFT_TOLERANCE_EV
+
+    base = placement_base(spectrum, element)[0]
+    shift = calibration.shift_ev
+    return fit_spectrum(norm.energy_ev, curve, spectrum.energy_ev, spectrum.mu, offset_ev=base,
+                        shift_start_ev=shift, window=comparison.window,
+                        shift_bounds_ev=(shift - DEFAULT_SHIFT_TOLERANCE_EV, shift + DEFAULT_SHIFT_TOLERANCE_EV))
+
+
+def _calibrate_reference(predictor: Any, energy_ev: np.ndarray, mu: np.ndarray, element: str, *,
+                         structure: Structure | None = None, reference: str = "") -> Any:
+    from model_core.interpret.calibration import calibrate_from_reference
+
+    return calibrate_from_reference(predictor, energy_ev, mu, element, structure=structure, reference=reference)
+
+
+def _calibrate_tabulated(predictor: Any, element: str, measured_e0_ev: float | None = None) -> Any:
+    from model_core.interpret.calibration import calibrate_tabulated
+
+    return calibrate_tabulated(predictor, element, measured_e0_ev=measured_e0_ev)
+
+
+def _predict_candidates(predictor: Any, paths: list[str], element: str, progress: Callable[[int, int], None],
+                        library: str | None = None) -> tuple[list[Any], list[str]]:
+    """Expand files/folders and predict each candidate; (candidates, one-line problems)."""
+    from pathlib import Path
+
+    from model_core.interpret.library import (CACHE_DIR, CandidateError, expand_paths, member_predictors,
+                                              predict_candidate)
+
+    jobs = [(p, None) for p in expand_paths(paths)]
+    if library:
+        jobs += [(p, Path(library) / CACHE_DIR) for p in expand_paths([library])]
+    members = member_predictors(predictor)
+    candidates, skipped = [], []
+    for k, (path, cache) in enumerate(jobs):
+        progress(k, len(jobs))
+        try:
+            candidates.append(predict_candidate(predictor, path, element, members=members, cache_dir=cache))
+        except CandidateError as exc:
+            skipped.append(" ".join(str(exc).split()))
+    progress(len(jobs), len(jobs))
+    return candidates, skipped
+
+
+def _rank_candidates(energy_ev: np.ndarray, mu: np.ndarray, candidates: list[Any], calibration: Any, *,
+                     element: str, window: tuple[float, float] | None = None) -> list[Any]:
+    from model_core.interpret.identify import rank_candidates
+
+    return rank_candidates(energy_ev, mu, candidates, calibration, element=element, window=window)
+
+
+def _linear_combinations(energy_ev: np.ndarray, mu: np.ndarray, candidates: list[Any], calibration: Any,
+                         max_components: int, *, element: str, window: tuple[float, float] | None = None,
+                         start: Any = None) -> list[Any]:
+    from model_core.interpret.lcf import MAX_LCF_CANDIDATES, linear_combinations
+
+    return linear_combinations(energy_ev, mu, list(candidates)[:MAX_LCF_CANDIDATES], calibration, max_components,
+                               element=element, window=window, start=start)
+
+
+def _predict_distorted(predictor: Any, structure: Structure, sites: Any, weights: Any, shell_scales: Any = (),
+                       strain: float = 0.0) -> Any:
+    from model_core.interpret.refine import predict_distorted
+
+    return predict_distorted(predictor, structure, sites, weights, shell_scales, strain)
+
+
+def _broaden_preview(energy_rel_ev: np.ndarray, mu: np.ndarray, gaussian_fwhm_ev: float) -> np.ndarray:
+    from model_core.spectra.align import broaden
+
+    return broaden(energy_rel_ev, mu, gaussian_fwhm_ev, "gaussian") if gaussian_fwhm_ev > 0.05 else np.asarray(mu)
+
+
+def _refine_structure(predictor: Any, structure: Structure, sites: Any, weights: Any, energy_ev: np.ndarray,
+                      mu: np.ndarray, calibration: Any, *, element: str, params: Any,
+                      window: tuple[float, float] | None = None) -> Any:
+    from model_core.interpret.refine import refine_structure
+
+    return refine_structure(predictor, structure, sites, weights, energy_ev, mu, calibration, element=element,
+                            params=params, window=window)
+
+
+def _placement_base(spectrum: Any, element: str) -> float:
+    from model_core.interpret.calibration import placement_base
+
+    return placement_base(spectrum, element)[0]
+
+
 def _warm_up() -> None:
     # Importing the inference module (torch, e3nn, torch_geometric) is the slow
     # part of the first prediction; doing it once in the start-up worker keeps
@@ -208,6 +310,17 @@ class Backend:
         simulate_feff: (structure, selection, out_dir, preset, edge, *, workers, progress,
             cancel_event, symmetry) -> SimulationSummary.
         read_feff_xmu: path -> Spectrum (absolute energies, metadata energy_rel_ev).
+        fit_measured: (norm, curve, Spectrum, ComparisonResult, Calibration|None, element) -> FitResult.
+        calibrate_reference: (predictor, energy_ev, mu, element, *, structure, reference) -> Calibration.
+        calibrate_tabulated: (predictor, element, measured_e0_ev) -> Calibration.
+        predict_candidates: (predictor, paths, element, progress, library=None) -> (candidates, problems).
+        rank_candidates: (energy_ev, mu, candidates, calibration, *, element, window) -> [RankedCandidate].
+        linear_combinations: (energy_ev, mu, candidates, calibration, K, *, element, window, start) -> [LcfResult].
+        predict_distorted: (predictor, structure, sites, weights, shell_scales, strain) -> Spectrum (edge).
+        broaden_preview: (energy_rel_ev, mu, gaussian_fwhm_ev) -> broadened mu.
+        refine_structure: (predictor, structure, sites, weights, energy_ev, mu, calibration, *, element,
+            params, window) -> RefineResult.
+        placement_base: (Spectrum, element) -> where its zero goes before the calibration shift, eV.
     """
 
     read_structure: Callable[[str], Structure] = _read_structure
@@ -234,6 +347,16 @@ class Backend:
     check_feff_available: Callable[[], str] = _check_feff_available
     simulate_feff: Callable[..., Any] = _simulate_feff
     read_feff_xmu: Callable[[str], Any] = _read_feff_xmu
+    fit_measured: Callable[..., Any] = _fit_measured
+    calibrate_reference: Callable[..., Any] = _calibrate_reference
+    calibrate_tabulated: Callable[..., Any] = _calibrate_tabulated
+    predict_candidates: Callable[..., Any] = _predict_candidates
+    rank_candidates: Callable[..., Any] = _rank_candidates
+    linear_combinations: Callable[..., Any] = _linear_combinations
+    predict_distorted: Callable[..., Any] = _predict_distorted
+    broaden_preview: Callable[..., Any] = _broaden_preview
+    refine_structure: Callable[..., Any] = _refine_structure
+    placement_base: Callable[..., float] = _placement_base
 
 
 def default_backend() -> Backend:

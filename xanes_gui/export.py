@@ -185,7 +185,8 @@ def export_spectra_csv(state: AppState, curves: Sequence[Curve], path: str | Pat
 
 def export_comparison_csv(state: AppState, path: str | Path, measured_id: str | None = None) -> Path:
     """Write the aligned comparison of a measured spectrum (the current one by default) with the
-    prediction or FEFF10 spectrum it was compared with (backend.comparison_to_csv).
+    prediction or FEFF10 spectrum it was compared with (backend.comparison_to_csv). The header
+    records the element's energy calibration ("none (free alignment)" without one).
 
     Raises:
         ValueError: nothing compared for that spectrum (no prediction, no overlap, ...).
@@ -218,6 +219,11 @@ def export_comparison_csv(state: AppState, path: str | Path, measured_id: str | 
             meta["warning"] = "UNTRAINED model - predictions are not meaningful"
     elif target is not None:
         meta["predicted"] = "FEFF10 " + ", ".join(state.simulations.results())
+    calibration = state.interpret.calibration()
+    if calibration is not None:
+        meta.update(calibration.header_items())
+    else:
+        meta["calibration"] = "none (free alignment)"
     path = Path(path)
     state.backend.comparison_to_csv(result, str(path), meta)
     return path

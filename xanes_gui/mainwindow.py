@@ -13,6 +13,7 @@ from xanes_gui.attention import AttentionPanel
 from xanes_gui.choosers import ImportChoosers
 from xanes_gui.filedrop import dropped_paths, open_any
 from xanes_gui.hint import EmptyHint
+from xanes_gui.interpretdocks import add_interpret_docks
 from xanes_gui.measuredpanel import MeasuredPanel
 from xanes_gui.menus import add_recent, build_menus, recent_files
 from xanes_gui.messages import MessageBanner, MessageLog
@@ -135,6 +136,7 @@ class MainWindow(QMainWindow):
         self.engine_label = QLabel("Loading model engine…", self)
         self.statusBar().addPermanentWidget(self.engine_label)
 
+        add_interpret_docks(self)
         build_menus(self)
 
         # ---- wiring
@@ -355,6 +357,7 @@ class MainWindow(QMainWindow):
         if reference == "absolute":
             for doc_m in measured:
                 curves.append(measured_curve(doc_m.label, doc_m.data.energy_ev, doc_m.curve, doc_m.color))
+            curves += [measured_curve(o.label, o.energy_ev, o.mu, o.color, "fit") for o in state.interpret.overlays()]
         self.plots.set_reference(reference)
         self.plots.set_curves(curves, view.hidden_curves)
         self.curve_list.set_curves([c.label for c in curves], view.hidden_curves, [c.color for c in curves])

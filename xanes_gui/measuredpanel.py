@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from model_core.spectra.normalize import NormParams
+from xanes_gui.fitbox import FitBox
 from xanes_gui.state import AppState
 
 #: Float fields of the editor: (NormParams name, label, tooltip).
@@ -187,6 +188,8 @@ class MeasuredPanel(QWidget):
         layout.addWidget(self.list)
         # Comparison first: its metrics are what the user watches while aligning.
         layout.addWidget(self.align_box)
+        self.fit_box = FitBox(state, content)
+        layout.addWidget(self.fit_box)
         layout.addWidget(self.norm_box)
         layout.addWidget(self.preview, 1)
         scroll = QScrollArea(self)

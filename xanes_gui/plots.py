@@ -33,7 +33,7 @@ class Curve:
         reference: "edge" or "absolute".
         site: the absorber atom index, or None for the average.
         weight: the site's weight in the average (the total for the average).
-        kind: "prediction" (ML), "measured" or "feff".
+        kind: "prediction" (ML), "measured", "feff" or "fit" (an interpretation overlay).
         color: RGB colour; None picks one from the site palette by position.
         dashed: draw with a dashed line (FEFF10 curves).
         spread: (G,) disagreement of an ensemble model's members (standard deviation),
@@ -115,11 +115,13 @@ def curves_for(prediction: Prediction, reference: str = "edge",
     return curves
 
 
-def measured_curve(label: str, energy: np.ndarray, mu: np.ndarray, color: tuple[int, int, int]) -> Curve:
-    """A measured (normalized) spectrum as a curve on absolute energies."""
+def measured_curve(label: str, energy: np.ndarray, mu: np.ndarray, color: tuple[int, int, int],
+                   kind: str = "measured") -> Curve:
+    """A measured (normalized) spectrum as a curve on absolute energies (``kind`` "fit": a fitted
+    or previewed curve of :mod:`xanes_gui.state.interpret`, drawn dashed)."""
     d1, d2 = derivatives(energy, mu)
     return Curve(label, np.asarray(energy, dtype=float), np.asarray(mu, dtype=float), d1, d2, "absolute", None,
-                 1.0, kind="measured", color=color)
+                 1.0, kind=kind, color=color, dashed=kind == "fit")
 
 
 def feff_curves(result, reference: str, color_for, shift_ev: float = 0.0) -> list[Curve]:

@@ -4,7 +4,8 @@ A session records structures by path (files are re-read on restore, never
 embedded), each structure's selected atoms, the model choice, the device and
 the view settings; measured spectra by path (with the Athena group, the column
 choice, the normalization parameters and display options), the alignment
-settings, and FEFF10 results by their run folders. Restoring reports files that
+settings, FEFF10 results by their run folders, and the energy calibration of each
+element (sessions without one load as uncalibrated). Restoring reports files that
 no longer exist instead of failing.
 """
 
@@ -20,6 +21,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from xanes_gui.comparison import (AlignSettings, choice_from_dict, choice_to_dict, params_from_dict,
                                   params_to_dict)
 from xanes_gui.state import AppState
+from xanes_gui.state.interpret import calibration_to_dict
 
 SESSION_VERSION = 1
 
@@ -65,6 +67,7 @@ def session_dict(state: AppState) -> dict[str, Any]:
         "measured": measured,
         "alignment": state.measured.align.to_dict(),
         "feff": feff,
+        "calibrations": [calibration_to_dict(c) for c in state.interpret.calibrations.values()],
     }
 
 
@@ -129,6 +132,7 @@ class SessionRestorer(QObject):
                 f"Session device {device} is not available; using {state.predictions.device_name}")
         state.predictions.set_model_override(str(data.get("model") or ""))
         state.measured.set_align(**vars(AlignSettings.from_dict(data.get("alignment"))))
+        state.interpret.restore_calibrations(list(data.get("calibrations") or []))
         entries = list(data.get("structures") or [])
         current = data.get("current")
         to_open = []

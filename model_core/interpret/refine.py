@@ -36,6 +36,7 @@ Jacobian of the residuals with respect to the structural parameters, shift, scal
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -48,9 +49,9 @@ from model_core.interpret.calibration import Calibration, placement_base
 from model_core.interpret.fit import FitResult, fit_spectrum
 from model_core.interpret.identify import DEFAULT_SHIFT_TOLERANCE_EV
 from model_core.spectra.align import broaden
-from model_core.types import Structure
+from model_core.types import Spectrum, Structure
 
-__all__ = ["RefineResult", "find_shells", "first_shell_mask", "refine_structure", "SHELL_GAP_A",
+__all__ = ["RefineResult", "find_shells", "first_shell_mask", "predict_distorted", "refine_structure", "SHELL_GAP_A",
            "FIRST_SHELL_FACTOR", "PARAMS"]
 
 SHELL_GAP_A = 0.25
@@ -406,6 +407,25 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
                         shells=shells, metrics_start=fit_start.metrics_after, metrics_end=fit.metrics_after,
                         fit_start=fit_start, fit_end=fit, structure=refined, n_evaluations=evaluations,
                         seconds=time.perf_counter() - started)
+
+
+@functools.lru_cache(maxsize=1)  # a live preview asks again and again for one structure: build its models once
+def _preview(model: Any, structure: Structure, sites: tuple, weights: tuple, shells: int) -> _Forward:
+    return _Forward(model, structure, np.array(sites), np.array(weights), PARAMS[:1 + structure.is_periodic], shells)
+
+
+def predict_distorted(predictor: Any, structure: Structure, sites: Sequence[int], weights: Sequence[float],
+                      shell_scales: Sequence[float] = (), strain: float = 0.0, *, max_shells: int = 3) -> Spectrum:
+    """:func:`refine_structure`'s forward pass (edge-relative, no ``e0_ev``; models kept for the last structure) at
+    ``shell_scales`` (shells 1, 2, ...; missing: 1), ``strain`` (crystals); site 1's shells: ``metadata["shells"]``."""
+    import torch
+    if strain and not structure.is_periodic:
+        raise ValueError("strain needs a crystal (the structure has no periodic cell)")
+    forward = _preview(predictor, structure, tuple(map(int, sites)), tuple(map(float, weights)), max_shells)
+    n = forward.n_shells
+    theta = np.array(([float(v) for v in shell_scales] + [1.0] * n)[:n] + [float(strain)] * forward.strain)
+    return Spectrum(predictor.info.energy_ev, forward(torch.as_tensor(theta)).numpy(), energy_reference="edge",
+                    metadata={"shells": _shell_table(forward, theta)})
 
 
 def _node_distances(forward: _Forward, theta: np.ndarray) -> np.ndarray:

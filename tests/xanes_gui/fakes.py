@@ -263,3 +263,75 @@ class FakeFeff:
             if progress:
                 progress(k + 1, total, f"{run_dir.name} done in 1 s")
         return summary
+
+
+# ------------------------------------------------------------------ interpret
+
+def fake_predict_candidates(predictor: FakePredictor, paths, element, progress, library=None):
+    """Stands in for backend.predict_candidates: reads XYZ files with :func:`simple_read` and
+    predicts every site of ``element`` with the fake predictor (no members)."""
+    from model_core.interpret.library import Candidate
+
+    candidates, skipped = [], []
+    for k, path in enumerate(paths):
+        progress(k, len(paths))
+        structure = simple_read(path)
+        sites = structure.indices_of(element)
+        if len(sites) == 0:
+            skipped.append(f"{path}: no {element} site")
+            continue
+        prediction = predictor.predict(structure, SiteSelection(np.asarray(sites)))
+        candidates.append(Candidate(path=str(path), name=structure.name, spectrum=prediction.average_spectrum(),
+                                    members=np.empty((0, len(GRID))), site_indices=prediction.site_indices,
+                                    weights=prediction.weights))
+    progress(len(paths), len(paths))
+    return candidates, skipped
+
+
+class FakeRefiner:
+    """Stands in for backend.predict_distorted and backend.refine_structure (no torch).
+
+    Attributes:
+        previews: (shell_scales, strain) of each live prediction asked for.
+    """
+
+    def __init__(self) -> None:
+        self.previews: list[tuple[tuple[float, ...], float]] = []
+
+    def predict_distorted(self, predictor, structure, sites, weights, shell_scales=(), strain=0.0):
+        from model_core.types import Spectrum
+
+        self.previews.append((tuple(shell_scales), float(strain)))
+        stretch = float(shell_scales[0]) if len(shell_scales) else 1.0
+        shells = ({"shell": 1, "n_atoms": 4, "start_a": 1.9, "distance_a": 1.9 * stretch},)
+        return Spectrum(GRID, synthetic_edge(GRID * stretch), energy_reference="edge", metadata={"shells": shells})
+
+    def refine_structure(self, predictor, structure, sites, weights, energy_ev, mu, calibration, *, element,
+                         params, window=None):
+        from types import SimpleNamespace
+
+        energy = np.linspace(8970.0, 9030.0, 61)
+        fit = SimpleNamespace(energy_ev=energy, fitted=synthetic_edge(energy - 8980.0))
+        parameters = {"shell_1_scale": 1.03, "shift_ev": 0.4, "gaussian_fwhm_ev": 2.0, "lorentzian_fwhm_ev": 0.5,
+                      "scale": 1.1}
+        return SimpleNamespace(parameters=parameters, stderr={k: 0.01 for k in parameters},
+                               first_shell={"distance_a": 1.957, "start_a": 1.9, "stderr_a": 0.004, "n_atoms": 4.0},
+                               shells=({"shell": 1, "n_atoms": 4, "start_a": 1.9, "distance_a": 1.957},),
+                               metrics_start={"mse": 0.01, "pearson_r": 0.9, "pearson_r_deriv": 0.8},
+                               metrics_end={"mse": 0.002, "pearson_r": 0.99, "pearson_r_deriv": 0.95},
+                               fit_end=fit, seconds=0.1)
+
+
+def interpret_backend(predictor: FakePredictor, refiner: FakeRefiner | None = None, **changes) -> Backend:
+    """:func:`fake_backend` with fake candidate prediction, live prediction and refinement."""
+    from model_core.interpret.calibration import Calibration
+
+    refiner = refiner or FakeRefiner()
+    return fake_backend(
+        predictor, predict_candidates=lambda p, paths, element, progress, library=None:
+        fake_predict_candidates(p, paths, element, progress),
+        predict_distorted=refiner.predict_distorted, refine_structure=refiner.refine_structure,
+        placement_base=lambda spectrum, element: float(spectrum.e0_ev or 8979.0),
+        calibrate_tabulated=lambda p, element, e0=None: Calibration(element, 0.25, "tabulated",
+                                                                     details={"tabulated_edge_ev": 8979.0}),
+        **changes)

@@ -8,6 +8,7 @@ from typing import Iterable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from xanes_gui.backend import Backend, default_backend
+from xanes_gui.state.interpret import Interpret
 from xanes_gui.state.measured import MeasuredSpectra, Target
 from xanes_gui.state.messages import Messages
 from xanes_gui.state.predictions import Predictions
@@ -35,6 +36,7 @@ class AppState(QObject):
         predictions: models, devices and predictions (:class:`Predictions`).
         measured: measured spectra, alignment, comparisons (:class:`MeasuredSpectra`).
         simulations: FEFF10 runs and results (:class:`Simulations`).
+        interpret: calibrations, fit, Identify, LCF and Refine (:class:`Interpret`).
         view: view settings (:class:`View`).
         tasks: the runner of every background task.
 
@@ -57,6 +59,8 @@ class AppState(QObject):
         self.measured = MeasuredSpectra(backend, self.messages, self.tasks, self._comparison_target, self)
         self.simulations = Simulations(backend, self.structures, self.messages, self.tasks, self)
         self.view = View(self)
+        self.interpret = Interpret(backend, self.messages, self.tasks, self.structures, self.predictions,
+                                   self.measured, self)
         self._session_pending = False
         # Connected before any widget exists, so these run before widgets hear of a change.
         structures, predictions, measured = self.structures, self.predictions, self.measured
@@ -72,7 +76,8 @@ class AppState(QObject):
         for signal in (structures.structureAdded, structures.structureRemoved, structures.currentStructureChanged,
                        structures.selectionChanged, predictions.modelOverrideChanged, predictions.deviceChanged,
                        self.view.viewSettingsChanged, measured.measuredAdded, measured.measuredRemoved,
-                       measured.measuredChanged, measured.alignChanged, self.simulations.feffReady):
+                       measured.measuredChanged, measured.alignChanged, self.simulations.feffReady,
+                       self.interpret.calibrationChanged):
             signal.connect(self._schedule_session_changed)
 
     @property
@@ -82,7 +87,7 @@ class AppState(QObject):
 
     @backend.setter
     def backend(self, backend: Backend) -> None:
-        for part in (self.structures, self.predictions, self.measured, self.simulations):
+        for part in (self.structures, self.predictions, self.measured, self.simulations, self.interpret):
             part.backend = backend
 
     def start_engine(self) -> Task:
