@@ -176,16 +176,24 @@ def rank_candidates(measured_energy_ev: np.ndarray, measured_mu: np.ndarray, can
     deriv = np.array([f.metrics_after["pearson_r_deriv"] for f in fits])
     score = scores(mse, deriv)
 
+    # Candidates placed at different E0 overlap the measurement over slightly different
+    # windows; the bootstrap compares them on the measured points that every fit covers.
+    lo = max(float(f.energy_ev[0]) for f in fits)
+    hi = min(float(f.energy_ev[-1]) for f in fits)
     energy = np.asarray(fits[0].energy_ev)
-    measured = np.asarray(fits[0].measured)
-    same_grid = all(len(f.energy_ev) == len(energy) and np.allclose(f.energy_ev, energy) for f in fits)
+    energy = energy[(energy >= lo) & (energy <= hi)]
+    measured = np.interp(energy, fits[0].energy_ev, fits[0].measured)
+
+    def common(f, curve):
+        return np.interp(energy, f.energy_ev, curve)
+
     counts = np.zeros(len(candidates))
-    if same_grid and len(candidates) > 1 and n_resamples > 0:
+    if len(energy) >= 2 and len(candidates) > 1 and n_resamples > 0:
         rng = np.random.default_rng(seed)
-        variants = [np.stack([f.fitted for f in fits])]
+        variants = [np.stack([common(f, f.fitted) for f in fits])]
         n_members = min(len(c.members) for c in candidates)
         for m in range(n_members):
-            variants.append(np.stack([f.curve_for(c.spectrum.energy_ev, c.members[m], b)
+            variants.append(np.stack([common(f, f.curve_for(c.spectrum.energy_ev, c.members[m], b))
                                       for f, c, b in zip(fits, candidates, bases)]))
         for curves in variants:
             counts += np.bincount(_winners(measured, curves, energy, n_resamples, rng),

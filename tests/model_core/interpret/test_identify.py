@@ -75,6 +75,26 @@ def test_true_candidate_ranks_first_with_the_shared_calibration(candidates) -> N
                         "metrics"}
 
 
+def test_confidence_is_defined_when_candidates_overlap_the_measurement_differently(candidates) -> None:
+    import dataclasses
+
+    # Measured over a wider range than the model grid; candidates' predicted E0 differ by
+    # eV, so each fit covers a slightly different window of the measurement.
+    true = candidates[0]
+    energy, mu = synthetic_measured(true.spectrum.energy_ev, true.spectrum.mu, true.spectrum.e0_ev,
+                                    shift_ev=-6.0, gaussian_ev=2.0, lorentzian_ev=1.0, scale=1.0, noise=0.004)
+    step = float(energy[1] - energy[0])
+    wide = np.arange(energy[0] - 40.0, energy[-1] + 40.0, step)
+    energy, mu = wide, np.interp(wide, energy, mu)  # flat continuation, as a long scan would have
+    moved = [dataclasses.replace(c, spectrum=c.spectrum.replace(e0_ev=c.spectrum.e0_ev + 3.0 * k))
+             for k, c in enumerate(candidates)]
+    ranking = rank_candidates(energy, mu, moved, Calibration("Cu", shift_ev=-6.0, source="reference"),
+                              element="Cu", window=(float(energy[0]), float(energy[-1])))
+    assert len({round(float(row.fit.energy_ev[0]), 3) for row in ranking}) > 1  # the fits' windows differ
+    confidences = [row.confidence for row in ranking]
+    assert all(np.isfinite(confidences)) and sum(confidences) == pytest.approx(1.0)
+
+
 def test_library_cache_is_written_and_read(cu_model, tmp_path: Path) -> None:
     library = tmp_path / "library"
     library.mkdir()
