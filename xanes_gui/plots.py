@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
+from model_core.spectra.absolute import on_absolute_grid
 from model_core.types import Prediction
 
 AVERAGE_LABEL = "average"
@@ -108,10 +109,14 @@ def curves_for(prediction: Prediction, reference: str = "edge",
                             spread=None if spread is None else spread[k]))
     if len(prediction.site_indices) > 1:
         average = prediction.average_spectrum()
-        energy = average.energy_ev + place(average.e0_ev)
-        d1, d2 = derivatives(energy, average.mu)
-        curves.append(Curve(AVERAGE_LABEL, energy, average.mu, d1, d2, ref, None,
-                            float(np.sum(prediction.weights)), spread=prediction.average_spread))
+        energy, mu, avg_spread = average.energy_ev + place(average.e0_ev), average.mu, prediction.average_spread
+        if absolute and own_e0:
+            # Sites at different E0 are averaged on one absolute grid, as xanes-predict does.
+            placed = on_absolute_grid(prediction)
+            energy, mu, avg_spread = placed.energy_ev + float(shift_ev), placed.average, placed.spread
+        d1, d2 = derivatives(energy, mu)
+        curves.append(Curve(AVERAGE_LABEL, energy, mu, d1, d2, ref, None,
+                            float(np.sum(prediction.weights)), spread=avg_spread))
     return curves
 
 

@@ -4,12 +4,17 @@ Usage::
 
     xanes-predict INPUT [INPUT ...] [--element EL | --sites I,J,...]
                   [--model NAME_OR_PATH] [--device auto|cpu|cuda] [--out FILE.csv]
+                  [--energy relative|absolute]
 
 One INPUT gives a wide CSV (``energy_ev,site_<i>,...,average``); several INPUTs give a
 tidy CSV (``source,site,element,energy_ev,mu``, plus rows with ``site`` = ``average``
 holding each input's multiplicity-weighted average). Metadata lines start with ``#``.
-Energies are in eV relative to the edge. Symmetry-equivalent sites are predicted once
-and their columns share that prediction.
+Energies are in eV relative to the edge, or with ``--energy absolute`` absolute eV with
+each site at its own predicted E0: the tidy CSV gives each site its own energies; the wide
+CSV interpolates the sites to one absolute grid (the model grid's step) spanning the
+intersection of their ranges, where the average is taken
+(:func:`model_core.spectra.absolute.on_absolute_grid`). Symmetry-equivalent sites are
+predicted once and their columns share that prediction.
 
 An INPUT that cannot be used gives one ``error: INPUT: problem`` line on stderr (INPUT
 as given; missing files are reported before the model stack is imported) and the
@@ -38,6 +43,7 @@ class SiteResult:
     source: str
     site_indices: np.ndarray  # (S,) every requested site, input order
     spectra: np.ndarray  # (S, G) each site's spectrum (equivalent sites share one)
+    rows: np.ndarray  # (S,) each site's row of prediction.mu
     average: np.ndarray  # (G,) multiplicity-weighted average
     element: str
     prediction: object  # model_core.types.Prediction of the representatives
@@ -54,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="shipped model name or checkpoint path (default: by element)")
     parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps")
     parser.add_argument("--out", help="write CSV here instead of stdout")
+    parser.add_argument("--energy", choices=("relative", "absolute"), default="relative",
+                        help="relative: E - E0 (default); absolute: each site at its own predicted E0")
     return parser
 
 
@@ -124,6 +132,8 @@ def predict_one(source: str, args, models: ModelCache) -> tuple[SiteResult, obje
     element = choose_element(structure, args, predictor.info.element if predictor else None)
     if predictor is None:
         predictor = models.get(None, element)
+    if args.energy == "absolute" and not predictor.info.has_e0:
+        fail(f"model {predictor.info.name} predicts no edge energy (no E0 head); use --energy relative")
     if element not in structure.elements and args.sites is None:
         raise CliError(f"{source}: no {element} atoms in {structure.formula}")
     selection, equivalences = select(structure, args, element)
@@ -131,8 +141,8 @@ def predict_one(source: str, args, models: ModelCache) -> tuple[SiteResult, obje
     row_of_rep = {int(r): k for k, r in enumerate(prediction.site_indices)}
     sites = sorted(i for members in equivalences.values() for i in members)
     rep_of_site = {i: rep for rep, members in equivalences.items() for i in members}
-    spectra = np.stack([prediction.mu[row_of_rep[rep_of_site[i]]] for i in sites])
-    result = SiteResult(source=source, site_indices=np.array(sites), spectra=spectra,
+    rows = np.array([row_of_rep[rep_of_site[i]] for i in sites])
+    result = SiteResult(source=source, site_indices=np.array(sites), spectra=prediction.mu[rows], rows=rows,
                         average=prediction.average, element=element, prediction=prediction,
                         equivalences=equivalences)
     return result, predictor
@@ -142,15 +152,27 @@ def _fmt(values: np.ndarray) -> list[str]:
     return [f"{v:.6g}" for v in values]
 
 
-def write_wide(stream, result: SiteResult, predictor) -> None:
+ENERGY_REFERENCE = {"relative": "eV relative to the edge (E - E0)",
+                    "absolute": "absolute eV, each site at its own predicted E0"}
+
+
+def write_wide(stream, result: SiteResult, predictor, energy: str = "relative") -> None:
     info = predictor.info
     pred = result.prediction
+    grid, spectra, average, spread = pred.energy_ev, result.spectra, result.average, pred.average_spread
+    if energy == "absolute":
+        from model_core.spectra.absolute import on_absolute_grid
+
+        placed = on_absolute_grid(pred)
+        grid, spectra, average, spread = placed.energy_ev, placed.mu[result.rows], placed.average, placed.spread
     meta = [
         ("model", info.name),
         ("trained", "yes" if info.trained else "NO - untrained model, predictions are not meaningful"),
         ("absorbing_element", result.element),
         ("edge", info.edge),
-        ("energy_reference", "eV relative to the edge (E - E0)"),
+        ("energy_reference", ENERGY_REFERENCE[energy]
+         + ("; sites interpolated to one grid spanning the overlap of their ranges"
+            if energy == "absolute" else "")),
         ("device", f"{info.device} ({info.device_name})"),
         ("source", result.source),
         ("sites", " ".join(map(str, result.site_indices))),
@@ -160,37 +182,44 @@ def write_wide(stream, result: SiteResult, predictor) -> None:
         meta.append(("symmetry_equivalent_sites", " ".join(groups)))
     if pred.e0_ev is not None:
         meta.append(("predicted_e0_ev", f"{float(np.average(pred.e0_ev, weights=pred.weights)):.2f}"))
-    spread = pred.average_spread
     if spread is not None:
         meta.append(("ensemble_members", f"{info.n_members}; column 'spread' is the weighted "
                                          "mean over sites of the members' standard deviation"))
     write_metadata(stream, meta)
     header = ["energy_ev", *[f"site_{i}" for i in result.site_indices], "average"]
     stream.write(",".join(header + (["spread"] if spread is not None else [])) + "\n")
-    for g, energy in enumerate(pred.energy_ev):
-        row = [f"{energy:.4f}", *_fmt(result.spectra[:, g]), f"{result.average[g]:.6g}"]
+    for g, e in enumerate(grid):
+        row = [f"{e:.4f}", *_fmt(spectra[:, g]), f"{average[g]:.6g}"]
         if spread is not None:
             row.append(f"{spread[g]:.3g}")
         stream.write(",".join(row) + "\n")
 
 
-def write_tidy(stream, results: list[tuple[SiteResult, object]]) -> None:
+def write_tidy(stream, results: list[tuple[SiteResult, object]], energy: str = "relative") -> None:
     models = sorted({f"{p.info.name} ({'trained' if p.info.trained else 'UNTRAINED'})" for _, p in results})
     devices = sorted({f"{p.info.device} ({p.info.device_name})" for _, p in results})
     write_metadata(stream, [
         ("models", "; ".join(models)),
-        ("energy_reference", "eV relative to the edge (E - E0)"),
+        ("energy_reference", ENERGY_REFERENCE[energy]
+         + ("; site 'average' on the grid of the wide CSV" if energy == "absolute" else "")),
         ("device", "; ".join(devices)),
         ("rows", "one per (source, site, energy); site 'average' is the multiplicity-weighted mean"),
     ])
     stream.write("source,site,element,energy_ev,mu\n")
     for result, _ in results:
-        energy = result.prediction.energy_ev
+        pred = result.prediction
+        grid, average = pred.energy_ev, result.average
         source = result.source.replace(",", "_")
         for k, site in enumerate(result.site_indices):
-            for e, mu in zip(energy, result.spectra[k]):
+            own = grid + (pred.e0_ev[result.rows[k]] if energy == "absolute" else 0.0)
+            for e, mu in zip(own, result.spectra[k]):
                 stream.write(f"{source},{site},{result.element},{e:.4f},{mu:.6g}\n")
-        for e, mu in zip(energy, result.average):
+        if energy == "absolute":
+            from model_core.spectra.absolute import on_absolute_grid
+
+            placed = on_absolute_grid(pred)
+            grid, average = placed.energy_ev, placed.average
+        for e, mu in zip(grid, average):
             stream.write(f"{source},average,{result.element},{e:.4f},{mu:.6g}\n")
 
 
@@ -230,9 +259,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     buffer = io.StringIO()
     if len(args.inputs) == 1:
-        write_wide(buffer, *results[0])
+        write_wide(buffer, *results[0], energy=args.energy)
     else:
-        write_tidy(buffer, results)
+        write_tidy(buffer, results, energy=args.energy)
     if args.out:
         try:
             Path(args.out).write_text(buffer.getvalue(), encoding="utf-8")

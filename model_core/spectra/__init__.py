@@ -11,5 +11,7 @@ Submodules (import them directly; this package imports nothing heavy):
         (:class:`~model_core.spectra.normalize.NormParams`, ``normalize``).
     align: broadening, derivative cross-correlation alignment, similarity metrics,
         ``compare`` of measured and predicted spectra and CSV export.
+    absolute: :func:`~model_core.spectra.absolute.on_absolute_grid`, a prediction's sites
+        at their own predicted E0 on one shared absolute grid, and their weighted average.
     larch_compat: ``import_larch`` without larch's global warnings/logging side effects.
 """

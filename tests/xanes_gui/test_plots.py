@@ -32,3 +32,17 @@ def test_ensemble_spread_is_drawn_as_a_band_and_cleared(qtbot):
     # A single model's prediction under the same labels leaves no band behind.
     plots.set_curves(curves_for(_prediction(spread=False)))
     assert not fill.isVisible() and len(upper.getData()[0] if upper.getData()[0] is not None else []) == 0
+
+
+def test_absolute_average_is_the_shared_grid_average_of_xanes_predict():
+    from dataclasses import replace
+
+    from model_core.spectra.absolute import on_absolute_grid
+
+    pred = replace(_prediction(spread=True), e0_ev=np.array([8980.0, 8982.0]))
+    curves = curves_for(pred, reference="absolute", shift_ev=0.5)
+    placed = on_absolute_grid(pred)
+    np.testing.assert_allclose(curves[0].energy, pred.energy_ev + 8980.5)  # each site at its own E0
+    np.testing.assert_allclose(curves[2].energy, placed.energy_ev + 0.5)
+    np.testing.assert_allclose(curves[2].mu, placed.average)
+    np.testing.assert_allclose(curves[2].spread, placed.spread)

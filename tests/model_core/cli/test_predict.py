@@ -126,3 +126,65 @@ def test_missing_input_fails_fast_without_importing_torch(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "error: nowhere/CuO.cif: file not found"
     assert result.stdout.strip() == "[]"
+
+
+def _meta_value(meta, key):
+    return next(line.split(":", 1)[1].strip() for line in meta if line.startswith(f"# {key}:"))
+
+
+def test_absolute_energy_wide_csv_averages_on_one_absolute_grid(files, capsys):
+    from model_core.inference import load_model
+    from model_core.io import read_structure
+    from model_core.sites import select_sites
+    from model_core.spectra.absolute import on_absolute_grid
+
+    model, _, tmp = files
+    # Two Cu in different environments, so their predicted E0 differ.
+    xyz = tmp / "two-cu.xyz"
+    xyz.write_text("6\ntwo Cu\nCu 0 0 0\nO 1.85 0 0\nO -1.85 0 0\nCu 6 0 0\nO 6 2.0 0\nS 6 0 2.3\n")
+    assert run([str(xyz), "--model", str(model), "--element", "Cu", "--energy", "absolute"]) == 0
+    meta, rows = _parse(capsys.readouterr().out)
+    assert _meta_value(meta, "energy_reference").startswith("absolute eV, each site at its own predicted E0")
+    assert rows[0] == ["energy_ev", "site_0", "site_3", "average"]
+    values = np.array(rows[1:], dtype=float)
+    structure = read_structure(str(xyz))
+    pred = load_model(str(model), device="cpu").predict(structure, select_sites(structure, sites=[0, 3]))
+    assert abs(pred.e0_ev[0] - pred.e0_ev[1]) > 1e-3  # the two sites' grids really differ
+    placed = on_absolute_grid(pred)
+    np.testing.assert_allclose(values[:, 0], placed.energy_ev, atol=1e-4)
+    np.testing.assert_allclose(values[:, 1:3], placed.mu.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(values[:, 3], np.average(values[:, 1:3], axis=1, weights=pred.weights),
+                               rtol=1e-5, atol=1e-6)
+    assert values[0, 0] > 1000  # absolute, not E - E0
+
+
+def test_absolute_energy_tidy_csv_puts_each_site_at_its_e0(files, capsys):
+    model, cif, _ = files
+    assert run([str(cif), str(cif), "--model", str(model)]) == 0
+    _, relative = _parse(capsys.readouterr().out)
+    assert run([str(cif), str(cif), "--model", str(model), "--energy", "absolute"]) == 0
+    meta, rows = _parse(capsys.readouterr().out)
+    assert rows[0] == ["source", "site", "element", "energy_ev", "mu"]
+    assert _meta_value(meta, "energy_reference").startswith("absolute eV")
+    rel = {(r[1], i): float(r[3]) for i, r in enumerate(relative[1:]) if r[1] != "average"}
+    shifts = {site: float(r[3]) - rel[(site, i)] for i, r in enumerate(rows[1:]) if (site := r[1]) != "average"}
+    assert min(shifts.values()) > 8000  # every site row moved by its own (positive) E0
+    site_rows = [r for r in rows[1:] if r[1] != "average"]
+    np.testing.assert_allclose([float(r[4]) for r in site_rows],
+                               [float(r[4]) for r in relative[1:] if r[1] != "average"])
+    assert all(float(r[3]) > 8000 for r in rows[1:] if r[1] == "average")
+
+
+def test_absolute_energy_without_an_e0_head_exits_2_naming_the_model(files, capsys):
+    import dataclasses
+
+    from tests.model_core.helpers import TINY_MODEL
+
+    _, cif, tmp = files
+    model = tiny_checkpoint(tmp / "no-e0.pt", model_config=dataclasses.replace(TINY_MODEL, e0_head=False))
+    with pytest.raises(SystemExit) as exit_info:
+        run([str(cif), "--model", str(model), "--energy", "absolute"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-e0" in err[0] and "E0" in err[0]
+    assert run([str(cif), "--model", str(model)]) == 0  # relative energies still work
