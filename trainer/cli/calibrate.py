@@ -22,6 +22,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Sequence
@@ -101,7 +102,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     if not 0 < args.level < 1:
         fail(f"--level must lie between 0 and 1, got {args.level}")
     from model_core.checkpoint import CheckpointError, add_entries
-    from model_core.inference import ModelLoadError, load_model
+    from model_core.inference import ModelLoadError, XanesPredictor, load_model
     from model_core.trust.calibration import coverage, fit_calibration
     from model_core.trust.domain import fit_domain_index
     from trainer.data.dataset import prepare_dataset
@@ -126,7 +127,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
             raise ValueError(f"{args.data}: {len(val)} validation and {len(train)} training sites "
                              "found; need at least 2 and 10")
         val_out = predictor.graph_outputs(list(val.graphs))
-        train_out = predictor.graph_outputs(list(train.graphs))
+        # The embedding is member 0's readout: the training sites need only that member.
+        first = XanesPredictor(dataclasses.replace(checkpoint, member_state_dicts=(), member_model_configs=()),
+                               predictor.info.name, device=args.device)
+        train_out = first.graph_outputs(list(train.graphs))
     except (ValueError, OSError, KeyError, CheckpointError, ModelLoadError) as exc:
         fail(str(exc))
     true = np.asarray(val.mu, dtype=np.float64)
