@@ -13,6 +13,7 @@ from model_core.trust.attribution import first_shell, relative_attention, site_a
 from model_core.types import SiteAttention, Structure
 
 STRUCTURES = Path(__file__).resolve().parents[3] / "resources" / "structures"
+MODELS = STRUCTURES.parent / "models"  # this checkout's, by path
 
 
 def test_atoms_beyond_the_crop_radius_have_zero_attribution(calibrated):
@@ -42,7 +43,7 @@ def test_relative_attention_and_first_shell_under_uniform_weights():
 
 
 def test_shipped_crystal_model_ranks_the_first_shell_of_cuprite_above_distant_atoms():
-    predictor = load_model("cu-k-feff", device="cpu")
+    predictor = load_model(str(MODELS / "cu-k-feff"), device="cpu")
     structure = read_structure(STRUCTURES / "Cu2O.cif")
     result = site_attribution(predictor, structure, int(structure.indices_of("Cu")[0]))
     first = result.distance < 1.15 * result.distance.min()

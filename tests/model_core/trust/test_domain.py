@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,9 @@ from tests.model_core.helpers import cuprite
 from tests.model_core.trust.conftest import cuprite_variants
 from tests.model_core.trust.structures import cu_hexaaqua, cu_tetrachloride
 
-RESOURCES = __import__("pathlib").Path(__file__).resolve().parents[3] / "resources"
+# This checkout's models by path (the registry may resolve names to another installed copy).
+RESOURCES = Path(__file__).resolve().parents[3] / "resources"
+MODELS = RESOURCES / "models"
 
 
 def test_synthetic_index_scales_validation_to_one_and_flags_far_points(tmp_path):
@@ -47,7 +51,7 @@ def test_old_checkpoints_have_no_domain_score_and_no_band(tiny_ensemble):
     ("cu-k-feff", cu_hexaaqua, "Cu"),
 ])
 def test_shipped_models_flag_the_other_kind_of_structure(model, structure, sites):
-    predictor = load_model(model, device="cpu")
+    predictor = load_model(str(MODELS / model), device="cpu")
     if predictor.domain_index is None:
         pytest.skip(f"{model} ships no domain index")
     s = structure()
@@ -56,7 +60,7 @@ def test_shipped_models_flag_the_other_kind_of_structure(model, structure, sites
 
 
 def test_shipped_crystal_model_finds_cuprite_in_its_domain():
-    predictor = load_model("cu-k-feff", device="cpu")
+    predictor = load_model(str(MODELS / "cu-k-feff"), device="cpu")
     if predictor.domain_index is None:
         pytest.skip("cu-k-feff ships no domain index")
     s = read_structure(RESOURCES / "structures" / "Cu2O.cif")
