@@ -40,3 +40,21 @@ def test_calibrate_cli_adds_only_new_keys(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(model), "--data", str(tmp_path / "nope"), "--ids", str(val), "--out", str(out)])
     assert "no such dataset" in capsys.readouterr().err
+
+
+def test_eval_reports_coverage90_of_the_calibrated_band():
+    import numpy as np
+
+    from model_core.trust.calibration import fit_calibration
+    from trainer.evaluate import band_coverage
+
+    rng = np.random.default_rng(0)
+    spread = np.full((600, 20), 0.01)
+    pred = rng.normal(size=(600, 20))
+    true = pred + 0.03 * rng.standard_normal((600, 20))
+    calibration = fit_calibration(true[:300], pred[:300], spread[:300])
+    metrics = band_coverage(calibration, true[300:], pred[300:], spread[300:])
+    assert abs(metrics["coverage90"] - 0.9) < 0.03
+    raw = band_coverage(None, true, pred, spread)["coverage90_uncalibrated"]
+    assert raw < 0.5
+    assert band_coverage(calibration, true, pred, None) == {}
