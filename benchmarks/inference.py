@@ -75,8 +75,9 @@ def trust_costs(predictor, structure, sites, label: str) -> None:
         bare = XanesPredictor(dataclasses.replace(predictor.checkpoint, domain_index=None), predictor.info.name,
                               device=predictor.info.device)
         # Interleaved best-of-three, so load from other processes hits both alike.
-        with_score = min(time_sites(predictor, structure, sites, repeats=1) for _ in range(3))
-        without = min(time_sites(bare, structure, sites, repeats=1) for _ in range(3))
+        pairs = [(time_sites(predictor, structure, sites, repeats=1), time_sites(bare, structure, sites, repeats=1))
+                 for _ in range(3)]
+        with_score, without = min(p[0] for p in pairs), min(p[1] for p in pairs)
         print(f"  {label}: domain score adds {100 * (with_score / without - 1):+.1f}% "
               f"({1000 * without:.1f} -> {1000 * with_score:.1f} ms)")
     else:

@@ -25,6 +25,7 @@ calibrated checkpoint file is self-contained and any checkpoint can be calibrate
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping
 
 import numpy as np
@@ -63,6 +64,12 @@ class DomainIndex:
     def n_features(self) -> int:
         return int(len(self.mean))
 
+    @cached_property
+    def _train64(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N, P) float64 training points and their squared norms, converted once."""
+        train = self.train.astype(np.float64)
+        return train, np.einsum("ij,ij->i", train, train)
+
     def project(self, embedding: np.ndarray) -> np.ndarray:
         """(M, F) raw embeddings -> (M, P) standardized, projected."""
         x = (np.asarray(embedding, dtype=np.float64) - self.mean) / self.std
@@ -76,8 +83,7 @@ class DomainIndex:
             exclude_self: skip the nearest one (for training sites, which are in the index).
         """
         x = self.project(embedding)
-        train = self.train.astype(np.float64)
-        train_sq = np.einsum("ij,ij->i", train, train)
+        train, train_sq = self._train64
         k = min(self.k + int(exclude_self), len(train))
         out = np.empty(len(x))
         for start in range(0, len(x), _CHUNK):
