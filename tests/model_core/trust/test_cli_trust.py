@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from model_core.cli.predict import run
 from model_core.types import Prediction
@@ -96,3 +97,15 @@ def test_combine_and_split_keep_the_band_and_scores(calibrated):
     np.testing.assert_allclose(again.domain_score, whole.domain_score)
     lo, hi = again.average_band
     assert np.all(lo <= again.average) and np.all(again.average <= hi)
+
+
+def test_compare_json_reports_the_domain_score(calibrated, tmp_path, shared_dir, capsys):
+    from model_core.cli.compare import main
+
+    measured = shared_dir / "data" / "measured" / "Cu" / "cu_metal_rt.xdi"
+    if not measured.is_file():
+        pytest.skip(f"{measured} is not present")
+    path, _ = calibrated
+    assert main([_cif(tmp_path), "--measured", str(measured), "--model", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert len(summary["domain_score"]) == len(summary["sites"])
