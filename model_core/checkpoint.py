@@ -19,7 +19,12 @@ Layout (``FORMAT_VERSION`` 3; versions 1 and 2 still load)::
       "train_mean_spectrum": tensor (G,),
       "provenance": {...}, "metrics": {...},
       "library_versions": {...},
+      "spread_calibration": {...},      # optional: model_core.trust.calibration
+      "domain_index": {...},            # optional: model_core.trust.domain
     }
+
+The two optional trust entries are added by ``xanes-calibrate`` to any checkpoint without
+touching the rest (:func:`add_entries`); programs that predate them ignore them.
 
 Whole models are never pickled: only tensors and plain Python values go in.
 
@@ -91,6 +96,8 @@ class Checkpoint:
     library_versions: Mapping[str, str] = field(default_factory=dict)
     member_state_dicts: tuple[Mapping[str, torch.Tensor], ...] = ()
     member_model_configs: tuple[ModelConfig, ...] = ()
+    spread_calibration: Mapping[str, Any] | None = None
+    domain_index: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.member_model_configs and len(self.member_model_configs) != len(self.member_state_dicts):
@@ -149,6 +156,9 @@ class Checkpoint:
             "provenance": dict(self.provenance),
             "metrics": dict(self.metrics),
             "library_versions": {str(k): str(v) for k, v in (self.library_versions or library_versions()).items()},
+            **{name: dict(value) for name, value in (("spread_calibration", self.spread_calibration),
+                                                      ("domain_index", self.domain_index))
+               if value is not None},
         }
 
 
@@ -186,6 +196,8 @@ def checkpoint_from_dict(data: Mapping[str, Any], source: str = "") -> Checkpoin
         library_versions=dict(data.get("library_versions") or {}),
         member_state_dicts=tuple(data.get("ensemble_state_dicts") or ()),
         member_model_configs=tuple(from_dict(ModelConfig, c) for c in data.get("ensemble_model_configs") or ()),
+        spread_calibration=data.get("spread_calibration"),
+        domain_index=data.get("domain_index"),
     )
 
 
@@ -244,6 +256,31 @@ def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=0, atol=1e-9))
+
+
+def add_entries(path: str | Path, out: str | Path, entries: Mapping[str, Any]) -> Path:
+    """Copy the checkpoint file ``path`` to ``out`` with ``entries`` added or replaced.
+
+    Every other key is written back exactly as read (weights, configurations, metrics), so
+    a shipped model only gains keys.
+
+    Raises:
+        CheckpointError: ``path`` is not a readable checkpoint.
+    """
+    path, out = Path(path), Path(out)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
+    checkpoint_from_dict(data, str(path))
+    data.update(entries)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    torch.save(data, tmp)
+    tmp.replace(out)
+    return out
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

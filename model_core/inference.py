@@ -18,7 +18,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from model_core.types import Prediction, SiteSelection, Structure
+from model_core.types import Band, Prediction, SiteSelection, Structure
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` during prediction; may raise to cancel."""
@@ -179,6 +179,12 @@ class XanesPredictor:
             device_name=dev_name, has_e0=has_e0, card=card, metrics=dict(checkpoint.metrics),
             n_members=len(self._models),
         )
+        from model_core.trust.calibration import SpreadCalibration
+        from model_core.trust.domain import DomainIndex
+
+        self._calibration = (None if checkpoint.spread_calibration is None or len(self._models) < 2
+                             else SpreadCalibration.from_dict(checkpoint.spread_calibration))
+        self._domain_index = None if checkpoint.domain_index is None else DomainIndex.from_dict(checkpoint.domain_index)
 
     @property
     def checkpoint(self):
@@ -230,25 +236,52 @@ class XanesPredictor:
             raise ValueError(f"{structure.source or structure.name}: model {self.info.name} has no embedding "
                              f"for {', '.join(heavy)} (atomic numbers up to {max_z - 1})")
         graphs = build_graphs(structure, selection.indices, self._checkpoint.graph_config)
-        mu, e0, attention, spread = self._run(graphs, progress)
+        out = self._run(graphs, progress)
+        mu, spread = out.mu, out.spread
         weights = selection.weights
         average = np.average(mu, axis=0, weights=weights)
+        lo = hi = band = None
+        if spread is not None and self.calibration is not None:
+            lo, hi = self.calibration.band(mu, spread)
+            band = Band(level=self.calibration.level, method=self.calibration.method)
         return Prediction(
             energy_ev=self.info.energy_ev, site_indices=selection.indices, weights=weights,
-            mu=mu, average=average, e0_ev=e0, attention=attention, model_name=self.info.name,
+            mu=mu, average=average, e0_ev=out.e0, attention=out.attention, model_name=self.info.name,
             trained=self.info.trained, element=self.info.element, edge=self.info.edge,
-            mu_spread=spread,
+            mu_spread=spread, mu_lo=lo, mu_hi=hi, band=band, domain_score=out.domain_score,
         )
+
+    @property
+    def calibration(self):
+        """The checkpoint's :class:`~model_core.trust.calibration.SpreadCalibration`, or None."""
+        return self._calibration
+
+    @property
+    def domain_index(self):
+        """The checkpoint's :class:`~model_core.trust.domain.DomainIndex`, or None."""
+        return self._domain_index
+
+    @property
+    def models(self) -> tuple:
+        """The members' networks, in evaluation mode on this predictor's device."""
+        return tuple(self._models)
+
+    @property
+    def device(self):
+        """The torch device the members run on."""
+        return self._device
 
     def predict_graphs(self, graphs: Sequence, progress: ProgressCallback | None = None):
         """Raw batched prediction for prepared graphs: ((M, G) mu, (M,) E0 or None, attention)."""
-        return self._run(list(graphs), progress)[:3]
+        out = self._run(list(graphs), progress)
+        return out.mu, out.e0, out.attention
 
-    def _run(self, graphs: list, progress: ProgressCallback | None):
+    def graph_outputs(self, graphs: Sequence, progress: ProgressCallback | None = None) -> "GraphOutputs":
+        """Everything one pass over prepared graphs gives (see :class:`GraphOutputs`)."""
+        return self._run(list(graphs), progress)
+
+    def _run(self, graphs: list, progress: ProgressCallback | None) -> "GraphOutputs":
         """Predict each distinct graph once and share the result with its duplicates.
-
-        Returns ``(mu, e0, attention, spread)``; ``spread`` is the (M, G) standard deviation
-        over ensemble members (None for a single model).
 
         Sites related by a lattice translation (every supercell, every slab) have the same
         environment in the absorber frame; the model is deterministic, so one forward pass
@@ -263,7 +296,7 @@ class XanesPredictor:
         unique, slot, correspondence = _distinct_graphs(graphs)
 
         total = len(unique)
-        spectra, spreads, e0s, node_weights = [], [], [], []
+        spectra, spreads, e0s, node_weights, embeddings = [], [], [], [], []
         with torch.inference_mode():
             for start in range(0, total, self._batch_size):
                 chunk = unique[start:start + self._batch_size]
@@ -272,6 +305,7 @@ class XanesPredictor:
                 member_mu = torch.stack([out["mu"] for out in outs]).double()  # (K, B, G)
                 spectra.append(member_mu.mean(0).cpu().numpy())
                 spreads.append(member_mu.std(0, correction=0).cpu().numpy())
+                embeddings.append(outs[0]["readout"].double().cpu().numpy())
                 if outs[0].get("e0") is not None and self.info.has_e0:
                     e0s.append(torch.stack([out["e0"] for out in outs]).double().mean(0).cpu().numpy())
                 node_weight = torch.stack([out["attention"] for out in outs]).double().mean(0).cpu().numpy()
@@ -289,7 +323,32 @@ class XanesPredictor:
                           distance=np.linalg.norm(graph.positions, axis=1),
                           weight=node_weights[slot[i]][correspondence[i]])
             for i, graph in enumerate(graphs))
-        return mu, e0, attention, spread
+        embedding = np.concatenate(embeddings, axis=0)
+        # Scored once per distinct graph: the nearest-neighbour search is most of the cost.
+        score = None if self._domain_index is None else self._domain_index.score(embedding)[slot]
+        return GraphOutputs(mu=mu, e0=e0, attention=attention, spread=spread,
+                            embedding=embedding[slot], domain_score=score)
+
+
+@dataclass(frozen=True, eq=False)
+class GraphOutputs:
+    """One pass of the model over M prepared graphs (numpy; stays inside model_core/trainer).
+
+    Attributes:
+        mu: (M, G) ensemble-mean spectra.
+        e0: (M,) absolute E0 in eV, or None.
+        attention: one SiteAttention per graph.
+        spread: (M, G) standard deviation over members, or None for one model.
+        embedding: (M, F) the first member's readout vector (the domain-score embedding).
+        domain_score: (M,) domain score, or None without a domain index.
+    """
+
+    mu: np.ndarray
+    e0: np.ndarray | None
+    attention: tuple
+    spread: np.ndarray | None
+    embedding: np.ndarray
+    domain_score: np.ndarray | None
 
 
 # Two environments are the same when every node has a partner of the same element within

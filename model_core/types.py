@@ -289,6 +289,25 @@ class SiteAttention:
         return np.bincount(self.atom_index, weights=self.weight, minlength=n_atoms)
 
 
+@dataclass(frozen=True)
+class Band:
+    """What the band ``mu_lo..mu_hi`` of a :class:`Prediction` means.
+
+    Attributes:
+        level: the central-interval probability it was calibrated for (0.9: nine in ten
+            held-out points of the model's own domain fall inside).
+        method: how it was calibrated (see :mod:`model_core.trust.calibration`).
+    """
+
+    level: float
+    method: str = ""
+
+    @property
+    def label(self) -> str:
+        """Legend text, e.g. "90% band"."""
+        return f"{100 * self.level:.0f}% band"
+
+
 @dataclass(frozen=True, eq=False)
 class Prediction:
     """Model prediction for a set of absorber sites of one structure.
@@ -307,6 +326,13 @@ class Prediction:
         edge: absorption edge ("K").
         mu_spread: (M, G) standard deviation over the members of an ensemble model
             (their disagreement, a rough uncertainty), or None for a single model.
+        mu_lo, mu_hi: (M, G) calibrated central interval per site (see ``band``), or None
+            when the model carries no spread calibration (then only the raw, uncalibrated
+            ``mu_spread`` exists).
+        band: level and method of ``mu_lo``/``mu_hi`` (None without them).
+        domain_score: (M,) distance of each site's learned environment to the training
+            data, scaled so 95% of validation sites score <= 1 (> 1: outside the model's
+            domain; see :mod:`model_core.trust.domain`), or None without a domain index.
     """
 
     energy_ev: np.ndarray
@@ -321,12 +347,18 @@ class Prediction:
     element: str = ""
     edge: str = "K"
     mu_spread: np.ndarray | None = None
+    mu_lo: np.ndarray | None = None
+    mu_hi: np.ndarray | None = None
+    band: Band | None = None
+    domain_score: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name, dtype in (("energy_ev", np.float64), ("site_indices", np.int64),
                             ("weights", np.float64), ("mu", np.float64), ("average", np.float64)):
             object.__setattr__(self, name, _frozen_array(getattr(self, name), dtype))
-        for name in ("e0_ev", "mu_spread"):
+        if (self.mu_lo is None) != (self.band is None) or (self.mu_lo is None) != (self.mu_hi is None):
+            raise ValueError("mu_lo, mu_hi and band come together")
+        for name in ("e0_ev", "mu_spread", "mu_lo", "mu_hi", "domain_score"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _frozen_array(getattr(self, name), np.float64))
         object.__setattr__(self, "attention", tuple(self.attention))
@@ -342,7 +374,8 @@ class Prediction:
         Returns:
             The prediction of all the parts' sites: ``average`` is the weighted mean of
             their spectra, as :meth:`Predictor.predict` computes it. ``e0_ev``,
-            ``attention`` and ``mu_spread`` are kept only when every part has them.
+            ``attention``, ``mu_spread``, the band and ``domain_score`` are kept only when
+            every part has them.
         """
         first = parts[0]
         mu = np.stack([p.mu[0] for p in parts])
@@ -351,14 +384,19 @@ class Prediction:
         if all(p.e0_ev is not None and len(p.e0_ev) for p in parts):
             e0 = np.array([float(p.e0_ev[0]) for p in parts])
         attention = tuple(p.attention[0] for p in parts) if all(p.attention for p in parts) else ()
-        spread = None
-        if all(p.mu_spread is not None for p in parts):
-            spread = np.stack([p.mu_spread[0] for p in parts])
+        def stacked(name: str) -> np.ndarray | None:
+            values = [getattr(p, name) for p in parts]
+            return None if any(v is None for v in values) else np.stack([v[0] for v in values])
+
+        spread, lo, hi, score = (stacked(n) for n in ("mu_spread", "mu_lo", "mu_hi", "domain_score"))
+        band = first.band if lo is not None and hi is not None and all(p.band == first.band for p in parts) else None
+        lo, hi = (lo, hi) if band is not None else (None, None)
         return cls(
             energy_ev=first.energy_ev, site_indices=np.array([int(p.site_indices[0]) for p in parts]),
             weights=weights, mu=mu, average=np.average(mu, axis=0, weights=weights), e0_ev=e0,
             attention=attention, model_name=first.model_name, trained=first.trained,
             element=first.element, edge=first.edge, mu_spread=spread,
+            mu_lo=lo, mu_hi=hi, band=band, domain_score=score,
         )
 
     def split(self) -> list["Prediction"]:
@@ -373,6 +411,9 @@ class Prediction:
                 model_name=self.model_name, trained=self.trained,
                 element=self.element, edge=self.edge,
                 mu_spread=None if self.mu_spread is None else self.mu_spread[k:k + 1],
+                mu_lo=None if self.mu_lo is None else self.mu_lo[k:k + 1],
+                mu_hi=None if self.mu_hi is None else self.mu_hi[k:k + 1], band=self.band,
+                domain_score=None if self.domain_score is None else self.domain_score[k:k + 1],
             ))
         return out
 
@@ -383,6 +424,16 @@ class Prediction:
         if self.mu_spread is None:
             return None
         return np.average(self.mu_spread, axis=0, weights=self.weights)
+
+    @property
+    def average_band(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(G,) lower and upper bounds for :attr:`average`: the weighted means of the sites'
+        bounds (None without a band). Conservative: it assumes the sites' errors add up
+        rather than partly cancel."""
+        if self.mu_lo is None or self.mu_hi is None:
+            return None
+        return (np.average(self.mu_lo, axis=0, weights=self.weights),
+                np.average(self.mu_hi, axis=0, weights=self.weights))
 
     def site_spectrum(self, k: int) -> Spectrum:
         """Spectrum of the k-th predicted site (edge-relative energies)."""

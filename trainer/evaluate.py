@@ -62,7 +62,8 @@ def evaluate(model: str, data: str, ids_file: str | None = None, device: str = "
     if len(indices) == 0:
         raise ValueError(f"{data}: no usable spectra to evaluate")
     graphs = [dataset.graphs[i] for i in indices]
-    pred, e0_pred, _ = predictor.predict_graphs(graphs)
+    outputs = predictor.graph_outputs(graphs)
+    pred, e0_pred = outputs.mu, outputs.e0
     true = np.asarray(dataset.mu, dtype=np.float64)[indices]
     grid = checkpoint.model_config.grid
     metrics = spectrum_metrics(pred, true, grid.step_ev, checkpoint.train_mean_spectrum)
@@ -71,11 +72,25 @@ def evaluate(model: str, data: str, ids_file: str | None = None, device: str = "
         known = np.isfinite(e0_true)
         if known.any():
             metrics["e0_mae_ev"] = float(np.mean(np.abs(e0_pred[known] - e0_true[known])))
+    metrics.update(band_coverage(predictor.calibration, true, pred, outputs.spread))
     problems = tuple((str(a), str(b)) for a, b in report.problems)
     metrics["n_unusable"] = len(problems)
     return EvalResult(metrics=metrics, ids=tuple(dataset.ids[i] for i in indices),
                       energy_ev=grid.energy_ev, true=true, pred=pred, problems=problems,
                       train_mean=checkpoint.train_mean_spectrum)
+
+
+def band_coverage(calibration, true: np.ndarray, pred: np.ndarray, spread: np.ndarray | None) -> dict:
+    """``coverage90``: share of (spectrum, energy) points inside the calibrated 90% band;
+    for an uncalibrated ensemble ``coverage90_uncalibrated``, the share inside
+    ``pred ± 1.645 spread`` (the raw spread read as a Gaussian standard deviation)."""
+    from model_core.trust.calibration import coverage
+
+    if spread is None:
+        return {}
+    if calibration is None:
+        return {"coverage90_uncalibrated": coverage(true, pred - 1.645 * spread, pred + 1.645 * spread)}
+    return {"coverage90": coverage(true, *calibration.band(pred, spread, level=0.9))}
 
 
 def write_per_spectrum_csv(result: EvalResult, path: str | Path) -> Path:
@@ -122,7 +137,8 @@ def plot_examples(result: EvalResult, path: str | Path, title: str = "") -> Path
 
 
 def format_metrics(metrics: dict) -> str:
-    keys = ["n", "mse", "median_mse", "d1_mse", "d2_mse", "baseline_median_mse", "eta", "e0_mae_ev", "n_unusable"]
+    keys = ["n", "mse", "median_mse", "d1_mse", "d2_mse", "baseline_median_mse", "eta", "e0_mae_ev", "n_unusable",
+            "coverage90", "coverage90_uncalibrated"]
     lines = []
     for key in keys:
         if key in metrics:

@@ -38,7 +38,11 @@ class Curve:
         color: RGB colour; None picks one from the site palette by position.
         dashed: draw with a dashed line (FEFF10 curves).
         spread: (G,) disagreement of an ensemble model's members (standard deviation),
-            drawn as a band of ±spread around μ; None for single models and other kinds.
+            drawn as a band of ±spread around μ when there is no calibrated ``band``;
+            None for single models and other kinds.
+        band: (lower, upper) (G,) calibrated interval, drawn instead of ±spread.
+        band_label: what the band means, shown in the legend ("90% band",
+            "members' spread (uncalibrated)"); "" without a band.
     """
 
     label: str
@@ -53,6 +57,12 @@ class Curve:
     color: tuple[int, int, int] | None = None
     dashed: bool = False
     spread: np.ndarray | None = None
+    band: tuple[np.ndarray, np.ndarray] | None = None
+    band_label: str = ""
+
+
+#: Legend text of a band that is only the members' standard deviation.
+UNCALIBRATED_BAND_LABEL = "members' spread (uncalibrated)"
 
 
 def derivatives(energy: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,6 +109,9 @@ def curves_for(prediction: Prediction, reference: str = "edge",
         return float((e0 if own_e0 and e0 is not None else e0_fallback) or 0.0) + float(shift_ev)
 
     spread = prediction.mu_spread
+    lo, hi = prediction.mu_lo, prediction.mu_hi
+    band_label = prediction.band.label if prediction.band is not None else (
+        UNCALIBRATED_BAND_LABEL if spread is not None else "")
     curves = []
     for k, site in enumerate(prediction.site_indices):
         spectrum = prediction.site_spectrum(k)
@@ -106,17 +119,21 @@ def curves_for(prediction: Prediction, reference: str = "edge",
         d1, d2 = derivatives(energy, spectrum.mu)
         curves.append(Curve(labels.get(int(site), f"site {int(site)}"), energy, spectrum.mu, d1, d2, ref,
                             int(site), float(prediction.weights[k]),
-                            spread=None if spread is None else spread[k]))
+                            spread=None if spread is None else spread[k],
+                            band=None if lo is None else (lo[k], hi[k]), band_label=band_label))
     if len(prediction.site_indices) > 1:
         average = prediction.average_spectrum()
         energy, mu, avg_spread = average.energy_ev + place(average.e0_ev), average.mu, prediction.average_spread
+        band = prediction.average_band
         if absolute and own_e0:
             # Sites at different E0 are averaged on one absolute grid, as xanes-predict does.
             placed = on_absolute_grid(prediction)
-            energy, mu, avg_spread = placed.energy_ev + float(shift_ev), placed.average, placed.spread
+            energy, mu, avg_spread, band = (placed.energy_ev + float(shift_ev), placed.average, placed.spread,
+                                            placed.band)
         d1, d2 = derivatives(energy, mu)
         curves.append(Curve(AVERAGE_LABEL, energy, mu, d1, d2, ref, None,
-                            float(np.sum(prediction.weights)), spread=avg_spread))
+                            float(np.sum(prediction.weights)), spread=avg_spread,
+                            band=band, band_label=band_label))
     return curves
 
 
@@ -259,7 +276,7 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
                 item.setData(curve.energy, values)
                 item.setPen(pen)
                 item.setVisible(curve.label not in self._hidden)
-            if curve.spread is not None or curve.label in self._bands:
+            if curve.spread is not None or curve.band is not None or curve.label in self._bands:
                 band = self._bands.get(curve.label)
                 if band is None:
                     upper, lower = pg.PlotCurveItem(), pg.PlotCurveItem()
@@ -269,15 +286,22 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
                     band = self._bands[curve.label] = (upper, lower, fill)
                 self._show_band(band, curve, color, curve.label not in self._hidden)
             if curve.label not in self._hidden:
-                self.legend.addItem(items[0], curve.label)
+                self.legend.addItem(items[0], f"{curve.label} ({curve.band_label})" if curve.band_label
+                                    else curve.label)
         for plot in self.panels:
             plot.getViewBox().setAutoVisible(y=False)
             plot.enableAutoRange()
 
     @staticmethod
     def _show_band(band, curve: Curve | None, color, visible: bool) -> None:
-        """Fill ±spread around the curve's μ (hide the band when there is no spread)."""
+        """Fill the calibrated band, else ±spread, around the curve's μ (hidden without either)."""
         upper, lower, fill = band
+        if curve is not None and curve.band is not None:
+            lower.setData(curve.energy, curve.band[0])
+            upper.setData(curve.energy, curve.band[1])
+            fill.setBrush(pg.mkBrush(*color, 60))
+            fill.setVisible(visible)
+            return
         if curve is None or curve.spread is None:
             upper.setData([], [])
             lower.setData([], [])

@@ -251,6 +251,12 @@ def run_compare(args: argparse.Namespace, predictor_factory: PredictorFactory | 
         "warnings": warnings,
         "out": args.out,
     }
+    if prediction.domain_score is not None:  # per site, in "sites" order; > 1: outside the domain
+        summary["domain_score"] = [float(v) for v in prediction.domain_score]
+        far = [site for site, v in zip(sites, prediction.domain_score) if v > 1]
+        if far:
+            warnings.append(f"site(s) {' '.join(map(str, far))} lie outside model {info.name}'s training "
+                            "domain (domain_score > 1): the prediction is extrapolation")
     if args.fit:
         from model_core.interpret.fit import fit_comparison
 

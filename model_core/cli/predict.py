@@ -5,6 +5,7 @@ Usage::
     xanes-predict INPUT [INPUT ...] [--element EL | --sites I,J,...]
                   [--model NAME_OR_PATH] [--device auto|cpu|cuda] [--out FILE.csv]
                   [--energy relative|absolute]
+                  [--attribution FILE.json [--window-ev LO,HI]]
 
 One INPUT gives a wide CSV (``energy_ev,site_<i>,...,average``); several INPUTs give a
 tidy CSV (``source,site,element,energy_ev,mu``, plus rows with ``site`` = ``average``
@@ -19,6 +20,12 @@ predicted once and their columns share that prediction.
 An INPUT that cannot be used gives one ``error: INPUT: problem`` line on stderr (INPUT
 as given; missing files are reported before the model stack is imported) and the
 others are still predicted. Exit status: 0, 1 when some INPUT failed, 2 when all did.
+
+Trust (models calibrated with ``xanes-calibrate``): the wide CSV appends the columns
+``lo,hi`` (calibrated band of the average) and the lines ``# domain_score:`` and, when a
+site scores > 1, ``# warning:``; the tidy CSV appends ``mu_lo,mu_hi`` and ``domain_score``.
+``--attribution`` writes the occlusion attribution of every predicted site (see
+:mod:`model_core.trust.attribution`).
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ class SiteResult:
     element: str
     prediction: object  # model_core.types.Prediction of the representatives
     equivalences: dict[int, list[int]]  # representative -> the sites it stands for
+    rows: np.ndarray | None = None  # (S,) row of each site's representative in ``prediction``
+    structure: object = None  # model_core.types.Structure that was read
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="write CSV here instead of stdout")
     parser.add_argument("--energy", choices=("relative", "absolute"), default="relative",
                         help="relative: E - E0 (default); absolute: each site at its own predicted E0")
+    parser.add_argument("--attribution", metavar="FILE.json",
+                        help="also write each site's occlusion attribution per neighbouring atom here")
+    parser.add_argument("--window-ev", type=_window, metavar="LO,HI",
+                        help="energy window of --attribution, eV relative to the edge (default: the whole grid)")
     return parser
+
+
+def _window(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--window-ev expects LO,HI in eV, got {text!r}") from exc
+    if not lo < hi:
+        raise argparse.ArgumentTypeError(f"--window-ev: LO must be below HI, got {text!r}")
+    return lo, hi
 
 
 def choose_element(structure, args, model_element: str | None) -> str:
@@ -144,7 +167,7 @@ def predict_one(source: str, args, models: ModelCache) -> tuple[SiteResult, obje
     rows = np.array([row_of_rep[rep_of_site[i]] for i in sites])
     result = SiteResult(source=source, site_indices=np.array(sites), spectra=prediction.mu[rows], rows=rows,
                         average=prediction.average, element=element, prediction=prediction,
-                        equivalences=equivalences)
+                        equivalences=equivalences, structure=structure)
     return result, predictor
 
 
@@ -159,12 +182,14 @@ ENERGY_REFERENCE = {"relative": "eV relative to the edge (E - E0)",
 def write_wide(stream, result: SiteResult, predictor, energy: str = "relative") -> None:
     info = predictor.info
     pred = result.prediction
-    grid, spectra, average, spread = pred.energy_ev, result.spectra, result.average, pred.average_spread
+    grid, spectra, average = pred.energy_ev, result.spectra, result.average
+    spread, band = pred.average_spread, pred.average_band
     if energy == "absolute":
         from model_core.spectra.absolute import on_absolute_grid
 
         placed = on_absolute_grid(pred)
-        grid, spectra, average, spread = placed.energy_ev, placed.mu[result.rows], placed.average, placed.spread
+        grid, spectra, average = placed.energy_ev, placed.mu[result.rows], placed.average
+        spread, band = placed.spread, placed.band
     meta = [
         ("model", info.name),
         ("trained", "yes" if info.trained else "NO - untrained model, predictions are not meaningful"),
@@ -185,14 +210,38 @@ def write_wide(stream, result: SiteResult, predictor, energy: str = "relative") 
     if spread is not None:
         meta.append(("ensemble_members", f"{info.n_members}; column 'spread' is the weighted "
                                          "mean over sites of the members' standard deviation"))
+    if band is not None:
+        meta.append(("band", f"columns 'lo','hi': calibrated {pred.band.label} of the average "
+                             f"({pred.band.method}; the weighted mean of the sites' bounds)"))
+    elif spread is not None:
+        meta.append(("band", "none: the members' spread is uncalibrated (run xanes-calibrate)"))
+    meta.extend(_domain_lines(result))
     write_metadata(stream, meta)
     header = ["energy_ev", *[f"site_{i}" for i in result.site_indices], "average"]
-    stream.write(",".join(header + (["spread"] if spread is not None else [])) + "\n")
+    header += (["spread"] if spread is not None else []) + (["lo", "hi"] if band is not None else [])
+    stream.write(",".join(header) + "\n")
     for g, e in enumerate(grid):
         row = [f"{e:.4f}", *_fmt(spectra[:, g]), f"{average[g]:.6g}"]
         if spread is not None:
             row.append(f"{spread[g]:.3g}")
+        if band is not None:
+            row += [f"{band[0][g]:.6g}", f"{band[1][g]:.6g}"]
         stream.write(",".join(row) + "\n")
+
+
+def _domain_lines(result: SiteResult) -> list[tuple[str, str]]:
+    """``domain_score`` (site=score pairs) and, when a site scores > 1, a ``warning``."""
+    score = result.prediction.domain_score
+    if score is None:
+        return []
+    pairs = [(int(site), float(score[row])) for site, row in zip(result.site_indices, result.rows)]
+    lines = [("domain_score", " ".join(f"{site}={value:.2f}" for site, value in pairs)
+              + " (distance to the training data; 95% of validation sites <= 1)")]
+    far = [site for site, value in pairs if value > 1]
+    if far:
+        lines.append(("warning", f"site(s) {' '.join(map(str, far))} lie outside the model's training "
+                                 "domain (domain_score > 1): treat their spectra as extrapolation"))
+    return lines
 
 
 def write_tidy(stream, results: list[tuple[SiteResult, object]], energy: str = "relative") -> None:
@@ -204,23 +253,47 @@ def write_tidy(stream, results: list[tuple[SiteResult, object]], energy: str = "
          + ("; site 'average' on the grid of the wide CSV" if energy == "absolute" else "")),
         ("device", "; ".join(devices)),
         ("rows", "one per (source, site, energy); site 'average' is the multiplicity-weighted mean"),
+        *([("trust_columns", "mu_lo,mu_hi: calibrated central interval (level in each model's card; "
+                             "90% by default); domain_score: distance to the training data, > 1 outside "
+                             "the model's domain (empty on 'average' rows)")]
+          if any(r.prediction.mu_lo is not None or r.prediction.domain_score is not None
+                 for r, _ in results) else []),
     ])
-    stream.write("source,site,element,energy_ev,mu\n")
+    # Trust columns appear when any input has them; empty where one input's model has none.
+    with_band = any(r.prediction.mu_lo is not None for r, _ in results)
+    with_domain = any(r.prediction.domain_score is not None for r, _ in results)
+    stream.write("source,site,element,energy_ev,mu" + (",mu_lo,mu_hi" if with_band else "")
+                 + (",domain_score" if with_domain else "") + "\n")
     for result, _ in results:
         pred = result.prediction
-        grid, average = pred.energy_ev, result.average
+        grid = pred.energy_ev
         source = result.source.replace(",", "_")
+        empty = np.full(len(energy), np.nan)
         for k, site in enumerate(result.site_indices):
-            own = grid + (pred.e0_ev[result.rows[k]] if energy == "absolute" else 0.0)
-            for e, mu in zip(own, result.spectra[k]):
-                stream.write(f"{source},{site},{result.element},{e:.4f},{mu:.6g}\n")
+            row = int(result.rows[k])
+            lo = empty if pred.mu_lo is None else pred.mu_lo[row]
+            hi = empty if pred.mu_hi is None else pred.mu_hi[row]
+            score = "" if pred.domain_score is None else f"{pred.domain_score[row]:.3f}"
+            own = grid + (pred.e0_ev[row] if energy == "absolute" else 0.0)
+            for g, (e, mu) in enumerate(zip(own, result.spectra[k])):
+                stream.write(f"{source},{site},{result.element},{e:.4f},{mu:.6g}"
+                             + (f",{_cell(lo[g])},{_cell(hi[g])}" if with_band else "")
+                             + (f",{score}" if with_domain else "") + "\n")
+        average, band = result.average, pred.average_band
         if energy == "absolute":
             from model_core.spectra.absolute import on_absolute_grid
 
             placed = on_absolute_grid(pred)
-            grid, average = placed.energy_ev, placed.average
-        for e, mu in zip(grid, average):
-            stream.write(f"{source},average,{result.element},{e:.4f},{mu:.6g}\n")
+            grid, average, band = placed.energy_ev, placed.average, placed.band
+        band = band or (np.full(len(grid), np.nan),) * 2
+        for g, (e, mu) in enumerate(zip(grid, average)):
+            stream.write(f"{source},average,{result.element},{e:.4f},{mu:.6g}"
+                         + (f",{_cell(band[0][g])},{_cell(band[1][g])}" if with_band else "")
+                         + ("," if with_domain else "") + "\n")
+
+
+def _cell(value: float) -> str:
+    return "" if not np.isfinite(value) else f"{value:.6g}"
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -262,6 +335,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         write_wide(buffer, *results[0], energy=args.energy)
     else:
         write_tidy(buffer, results, energy=args.energy)
+    if args.attribution:
+        from model_core.trust.attribution import write_attribution_json
+
+        try:
+            write_attribution_json(args.attribution, [(r.source, r.structure, r.prediction, p) for r, p in results],
+                                   window_ev=args.window_ev)
+        except OSError as exc:
+            fail(f"{args.attribution}: cannot write ({exc.strerror or exc})")
     if args.out:
         try:
             Path(args.out).write_text(buffer.getvalue(), encoding="utf-8")

@@ -27,12 +27,16 @@ class AbsoluteSpectra:
         average: (N,) mean of ``mu`` weighted by the prediction's site weights.
         spread: (N,) the same weighted mean of the interpolated ``mu_spread``, or None
             for a single model.
+        band: ((N,), (N,)) lower and upper bound of ``average``: the weighted means of the
+            interpolated sites' bounds (as :attr:`Prediction.average_band`), or None
+            without a calibrated band.
     """
 
     energy_ev: np.ndarray
     mu: np.ndarray
     average: np.ndarray
     spread: np.ndarray | None = None
+    band: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def absolute_grid(prediction: Prediction, step_ev: float | None = None) -> np.ndarray:
@@ -74,5 +78,9 @@ def on_absolute_grid(prediction: Prediction, step_ev: float | None = None) -> Ab
     spread = None
     if prediction.mu_spread is not None:
         spread = np.average(resample(prediction.mu_spread), axis=0, weights=prediction.weights)
+    band = None
+    if prediction.mu_lo is not None and prediction.mu_hi is not None:
+        band = tuple(np.average(resample(bound), axis=0, weights=prediction.weights)
+                     for bound in (prediction.mu_lo, prediction.mu_hi))
     return AbsoluteSpectra(energy_ev=grid, mu=mu, average=np.average(mu, axis=0, weights=prediction.weights),
-                           spread=spread)
+                           spread=spread, band=band)

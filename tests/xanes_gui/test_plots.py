@@ -46,3 +46,22 @@ def test_absolute_average_is_the_shared_grid_average_of_xanes_predict():
     np.testing.assert_allclose(curves[2].energy, placed.energy_ev + 0.5)
     np.testing.assert_allclose(curves[2].mu, placed.average)
     np.testing.assert_allclose(curves[2].spread, placed.spread)
+
+
+def test_calibrated_band_is_drawn_and_its_level_named(qtbot):
+    from model_core.types import Band
+    from xanes_gui.plots import UNCALIBRATED_BAND_LABEL
+
+    base = _prediction(spread=True)
+    assert curves_for(base)[0].band_label == UNCALIBRATED_BAND_LABEL
+    calibrated = Prediction(energy_ev=base.energy_ev, site_indices=base.site_indices, weights=base.weights,
+                            mu=base.mu, average=base.average, mu_spread=base.mu_spread,
+                            mu_lo=base.mu - 0.1, mu_hi=base.mu + 0.2, band=Band(0.9, "test"))
+    curves = curves_for(calibrated)
+    assert curves[2].band_label == "90% band"
+    plots = SpectraPlots()
+    qtbot.addWidget(plots)
+    plots.set_curves(curves)
+    upper, lower, fill = plots._bands[AVERAGE_LABEL]
+    np.testing.assert_allclose(upper.getData()[1] - lower.getData()[1], 0.3)
+    assert fill.isVisible()

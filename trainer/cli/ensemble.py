@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("members", nargs="+", help="trained checkpoints (paths or shipped model names)")
     parser.add_argument("--out", required=True, metavar="MODEL.pt", help="where the ensemble checkpoint goes")
+    parser.add_argument("--calibrate-data", metavar="DATA",
+                        help="then calibrate the band and domain score on DATA (as xanes-calibrate does)")
+    parser.add_argument("--calibrate-ids", default="val.txt",
+                        help="validation ids for --calibrate-data: a file or a split name (default val.txt)")
     return parser
 
 
@@ -45,6 +49,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(f"cannot join {', '.join(args.members)}: {exc}")
     path = save_checkpoint(ensemble, Path(args.out))
     print(f"{path}: ensemble of {len(ensemble.state_dicts)} members ({ensemble.element} {ensemble.edge})")
+    if args.calibrate_data:
+        import json
+
+        from trainer.cli.calibrate import run
+
+        print(json.dumps(run([str(path), "--data", args.calibrate_data, "--ids", args.calibrate_ids,
+                              "--out", str(path)])))
 
 
 if __name__ == "__main__":

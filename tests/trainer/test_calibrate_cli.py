@@ -1,0 +1,60 @@
+"""xanes-calibrate adds the trust entries to a checkpoint and leaves everything else as it was."""
+
+import json
+
+import pytest
+import torch
+
+from model_core.checkpoint import load_checkpoint, make_ensemble, save_checkpoint
+from model_core.inference import load_model
+from tests.model_core.helpers import cuprite, tiny_checkpoint
+from tests.trainer.data.synthetic import write_feff_material
+
+
+def test_calibrate_cli_adds_only_new_keys(tmp_path, capsys):
+    from trainer.cli.calibrate import main
+    from trainer.data.dataset import prepare_dataset
+
+    data = tmp_path / "data"
+    for k in range(12):
+        write_feff_material(data, material=f"mp-{k}", sites=(0, 1))
+    members = [load_checkpoint(tiny_checkpoint(tmp_path / f"m{k}.pt", seed=k)) for k in range(2)]
+    model = save_checkpoint(make_ensemble(members), tmp_path / "ens.pt")
+    val = tmp_path / "val.txt"
+    prepared = prepare_dataset(
+        data, grid=members[0].model_config.grid, graph_config=members[0].graph_config,
+        normalization="feff", element="Cu", progress=False)[0]
+    val.write_text("\n".join(str(i) for i, g in zip(prepared.ids, prepared.group_ids) if str(g) in {"mp-0", "mp-1", "mp-2", "mp-3"}))
+    out = tmp_path / "calibrated.pt"
+    main([str(model), "--data", str(data), "--ids", str(val), "--out", str(out), "--device", "cpu"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["validation_sites"] == 8 and summary["training_sites"] == 16
+    assert 0 <= summary["heldout_coverage"] <= 1 and "heldout_share_domain_score_le_1" in summary
+    before, after = torch.load(model, weights_only=True), torch.load(out, weights_only=True)
+    assert set(after) - set(before) == {"spread_calibration", "domain_index"}
+    for key, value in before["state_dict"].items():
+        assert torch.equal(value, after["state_dict"][key])
+    prediction = load_model(str(out), device="cpu").predict(cuprite(), [0])
+    assert prediction.band is not None and prediction.band.level == 0.9
+    assert prediction.domain_score is not None
+    with pytest.raises(SystemExit):
+        main([str(model), "--data", str(tmp_path / "nope"), "--ids", str(val), "--out", str(out)])
+    assert "no such dataset" in capsys.readouterr().err
+
+
+def test_eval_reports_coverage90_of_the_calibrated_band():
+    import numpy as np
+
+    from model_core.trust.calibration import fit_calibration
+    from trainer.evaluate import band_coverage
+
+    rng = np.random.default_rng(0)
+    spread = np.full((600, 20), 0.01)
+    pred = rng.normal(size=(600, 20))
+    true = pred + 0.03 * rng.standard_normal((600, 20))
+    calibration = fit_calibration(true[:300], pred[:300], spread[:300])
+    metrics = band_coverage(calibration, true[300:], pred[300:], spread[300:])
+    assert abs(metrics["coverage90"] - 0.9) < 0.03
+    raw = band_coverage(None, true, pred, spread)["coverage90_uncalibrated"]
+    assert raw < 0.5
+    assert band_coverage(calibration, true, pred, None) == {}

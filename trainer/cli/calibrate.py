@@ -1,0 +1,169 @@
+"""``xanes-calibrate MODEL --data DATA --ids VAL_IDS --out NEW.pt``.
+
+Adds the trust entries to a checkpoint (every other key is kept as it was):
+
+* ``spread_calibration``: per-energy-point split-conformal scales of the ensemble
+  members' spread, fitted on the validation sites ``--ids`` (ensembles only; see
+  :mod:`model_core.trust.calibration`);
+* ``domain_index``: the training sites' embeddings (``--train-ids``; default every
+  record of DATA whose material/complex has no validation record), scaled so 95% of the
+  validation sites score <= 1 (see :mod:`model_core.trust.domain`).
+
+Before fitting on all validation sites it measures what the fitted entries do on unseen
+sites: the validation materials are split into two halves (grouped, seeded); each half is
+fitted and scored on the other, and the mean over both directions is reported (and stored
+under ``info``) as the held-out coverage and the held-out share of sites with score <= 1.
+The validation split also chose the members' epochs, so those numbers are optimistic only
+as far as that choice fits validation noise.
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from model_core.cli.common import fail
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xanes-calibrate", description=__doc__.splitlines()[0])
+    parser.add_argument("model", metavar="MODEL", help="shipped model name or checkpoint path")
+    parser.add_argument("--data", required=True, help="dataset directory or .tar.xz/.tar.gz/.zip archive")
+    parser.add_argument("--ids", required=True,
+                        help="validation record ids: a file (one per line) or a split name of DATA (val.txt)")
+    parser.add_argument("--train-ids", help="training record ids for the domain index (file or split name; "
+                                            "default: every record of a group with no validation record)")
+    parser.add_argument("--out", required=True, help="where the calibrated checkpoint goes")
+    parser.add_argument("--level", type=float, default=0.9, help="central-interval probability (default 0.9)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the grouped half split (default 0)")
+    parser.add_argument("--screen", action="store_true", help="drop unphysical spectra (as training did)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--cache-dir", help="cache prepared data here")
+    return parser
+
+
+def _read_ids(spec: str, splits: dict) -> list[str]:
+    path = Path(spec)
+    if path.is_file():
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    for key in (spec, path.stem):
+        if key in splits:
+            return list(splits[key])
+    raise ValueError(f"{spec}: neither an id file nor a split of the data ({', '.join(splits) or 'none'})")
+
+
+def _halves(groups: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks of two halves of the rows, whole groups on one side."""
+    names = np.array(sorted(set(map(str, groups))))
+    chosen = set(np.random.default_rng(seed).permutation(names)[: len(names) // 2].tolist())
+    first = np.array([str(g) in chosen for g in groups])
+    return first, ~first
+
+
+def held_out(true, mu, spread, val_embedding, groups, seed, level, domain_base) -> dict:
+    """Two-fold grouped estimate of coverage and of the share of sites with score <= 1."""
+    from model_core.trust.calibration import coverage, fit_calibration
+
+    report: dict = {}
+    folds = _halves(groups, seed)
+    if spread is not None:
+        covers, raw, worst = [], [], []
+        for fit, score in (folds, folds[::-1]):
+            calibration = fit_calibration(true[fit], mu[fit], spread[fit], level=level)
+            lo, hi = calibration.band(mu[score], spread[score])
+            covers.append(coverage(true[score], lo, hi))
+            inside = (true[score] >= lo) & (true[score] <= hi)
+            worst.append(float(inside.mean(axis=0).min()))
+            raw.append(coverage(true[score], mu[score] - 1.645 * spread[score], mu[score] + 1.645 * spread[score]))
+        report.update({"heldout_coverage": float(np.mean(covers)),
+                       "heldout_coverage_worst_energy_point": float(np.mean(worst)),
+                       "heldout_raw_spread_coverage_1.645sd": float(np.mean(raw))})
+    shares = []
+    for fit, score in (folds, folds[::-1]):
+        index = domain_base.with_threshold(val_embedding[fit])
+        shares.append(float(np.mean(index.score(val_embedding[score]) <= 1.0)))
+    report["heldout_share_domain_score_le_1"] = float(np.mean(shares))
+    report["heldout_split"] = f"validation groups in two halves (seed {seed}), mean of both directions"
+    return report
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Calibrate and write the checkpoint; returns the JSON summary."""
+    args = build_parser().parse_args(argv)
+    if not Path(args.data).exists():
+        fail(f"{args.data}: no such dataset directory or archive")
+    if not 0 < args.level < 1:
+        fail(f"--level must lie between 0 and 1, got {args.level}")
+    from model_core.checkpoint import CheckpointError, add_entries
+    from model_core.inference import ModelLoadError, XanesPredictor, load_model
+    from model_core.trust.calibration import coverage, fit_calibration
+    from model_core.trust.domain import fit_domain_index
+    from trainer.data.dataset import prepare_dataset
+
+    try:
+        predictor = load_model(args.model, device=args.device)
+        checkpoint = predictor.checkpoint
+        dataset, _ = prepare_dataset(
+            args.data, grid=checkpoint.model_config.grid, graph_config=checkpoint.graph_config,
+            normalization=str(checkpoint.normalization.get("mode", "feff")), screen=args.screen,
+            element=checkpoint.element or None, cache_dir=args.cache_dir, progress=False)
+        val = dataset.subset(_read_ids(args.ids, dataset.splits))
+        if args.train_ids:
+            train = dataset.subset(_read_ids(args.train_ids, dataset.splits))
+        else:
+            val_groups = set(map(str, val.group_ids))
+            train = dataset.take(np.array([k for k, g in enumerate(dataset.group_ids)
+                                           if str(g) not in val_groups], dtype=np.int64))
+        train = train.take(np.array([k for k, g in enumerate(train.group_ids)
+                                     if str(g) not in set(map(str, val.group_ids))], dtype=np.int64))
+        if len(val) < 2 or len(train) < 10:
+            raise ValueError(f"{args.data}: {len(val)} validation and {len(train)} training sites "
+                             "found; need at least 2 and 10")
+        val_out = predictor.graph_outputs(list(val.graphs))
+        # The embedding is member 0's readout: the training sites need only that member.
+        first = XanesPredictor(dataclasses.replace(checkpoint, member_state_dicts=(), member_model_configs=()),
+                               predictor.info.name, device=args.device)
+        train_out = first.graph_outputs(list(train.graphs))
+    except (ValueError, OSError, KeyError, CheckpointError, ModelLoadError) as exc:
+        fail(str(exc))
+    true = np.asarray(val.mu, dtype=np.float64)
+    provenance = {"data": Path(args.data).name, "validation_sites": len(val), "training_sites": len(train),
+                  "validation_ids": Path(args.ids).name, "screen": bool(args.screen)}
+    domain = fit_domain_index(train_out.embedding, val_out.embedding)
+    report = held_out(true, val_out.mu, val_out.spread, val_out.embedding, np.asarray(val.group_ids),
+                      args.seed, args.level, domain)
+    entries = {"domain_index": domain.with_threshold(
+        val_out.embedding, info={**provenance, **{k: v for k, v in report.items() if "domain" in k}}).to_dict()}
+    summary = {"model": args.model, "out": str(args.out), **provenance, **report,
+               "domain_train_score_median": float(np.median(
+                   domain.distance(train_out.embedding, exclude_self=True) / domain.threshold))}
+    if val_out.spread is not None:
+        calibration = fit_calibration(true, val_out.mu, val_out.spread, level=args.level,
+                                      info={**provenance, **{k: v for k, v in report.items() if "domain" not in k}})
+        entries["spread_calibration"] = calibration.to_dict()
+        summary.update({"level": args.level, "method": calibration.method,
+                        "scale_median": float(np.median(calibration.scale())),
+                        "fitted_coverage": coverage(true, *calibration.band(val_out.mu, val_out.spread))})
+    else:
+        summary["spread_calibration"] = "none: a single model has no members' spread to calibrate"
+    try:
+        add_entries(predictor.info.path, args.out, entries)
+    except (CheckpointError, OSError) as exc:
+        fail(f"{args.out}: {exc}")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    print(json.dumps(run(argv)))
+
+
+if __name__ == "__main__":
+    main()
