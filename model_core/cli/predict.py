@@ -55,7 +55,6 @@ class SiteResult:
     element: str
     prediction: object  # model_core.types.Prediction of the representatives
     equivalences: dict[int, list[int]]  # representative -> the sites it stands for
-    rows: np.ndarray | None = None  # (S,) row of each site's representative in ``prediction``
     structure: object = None  # model_core.types.Structure that was read
 
 

@@ -42,3 +42,23 @@ def test_without_e0_or_overlap_it_refuses():
         on_absolute_grid(_prediction(None))
     with pytest.raises(ValueError, match="do not overlap"):
         on_absolute_grid(_prediction([8980.0, 9100.0]))
+
+
+def test_the_band_follows_the_sites_onto_the_shared_grid():
+    from model_core.types import Band, Prediction
+
+    energy = np.linspace(-10.0, 40.0, 51)
+    mu = np.stack([np.tanh(energy / 5.0), np.tanh((energy - 2.0) / 5.0)])
+    pred = Prediction(energy_ev=energy, site_indices=[0, 1], weights=[1.0, 3.0], mu=mu,
+                      average=np.average(mu, axis=0, weights=[1.0, 3.0]), e0_ev=np.array([8980.0, 8982.0]),
+                      mu_lo=mu - 0.1, mu_hi=mu + 0.2, band=Band(0.9, "test"))
+    placed = on_absolute_grid(pred)
+    np.testing.assert_allclose(placed.band[0], placed.average - 0.1, atol=1e-12)
+    np.testing.assert_allclose(placed.band[1], placed.average + 0.2, atol=1e-12)
+    assert on_absolute_grid(replace_band(pred)).band is None
+
+
+def replace_band(pred):
+    import dataclasses
+
+    return dataclasses.replace(pred, mu_lo=None, mu_hi=None, band=None)
