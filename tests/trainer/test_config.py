@@ -9,7 +9,10 @@ import yaml
 from model_core.config import ConfigError
 from trainer.config import SCHEDULES, load_train_config
 
-PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+ALL_PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+# Inverse-model presets (configs/*-inverse-*.yaml) are read by trainer.inverse.train.
+INVERSE_PRESETS = [p for p in ALL_PRESETS if "-inverse-" in p.stem]
+PRESETS = [p for p in ALL_PRESETS if p not in INVERSE_PRESETS]
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
@@ -18,6 +21,13 @@ def test_preset_loads(path):
     assert config.optim.schedule in SCHEDULES
     assert config.model.grid.n_points > 1 and config.data.element in ("Cu", "Fe")
     assert config.model.r_max == config.graph.r_max
+
+
+@pytest.mark.parametrize("path", INVERSE_PRESETS, ids=[p.stem for p in INVERSE_PRESETS])
+def test_inverse_preset_loads(path):
+    from trainer.inverse.train import load_config
+
+    assert load_config(path).data is not None
 
 
 def _write(tmp_path, data) -> Path:
