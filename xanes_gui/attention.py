@@ -1,9 +1,11 @@
 """Attention panel: the neighbours a predicted site's readout attends to most.
 
 Shows, for one predicted absorber, a bar chart and a table of its top
-neighbours (element, distance, weight) taken straight from
-:class:`~model_core.types.SiteAttention`; choosing "Colour atoms by attention"
-recolours the 3-D view (see :mod:`xanes_gui.viewer3d`).
+neighbours (element, distance, weight) taken from
+:class:`~model_core.types.SiteAttention`, the weights relative to their uniform
+share (1 = what uniform attention gives, dashed line) with the first shell's total,
+so that near-uniform attention reads as such rather than as importance; choosing
+"Colour atoms by attention" recolours the 3-D view (see :mod:`xanes_gui.viewer3d`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel,
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from model_core.trust.attribution import FirstShell, first_shell, relative_attention
 from model_core.types import Prediction, SiteAttention, Structure
 from xanes_gui.elements import color_hex
 from xanes_gui.sitetable import fit_columns
@@ -38,11 +41,14 @@ class Neighbour:
     image: tuple[int, int, int]
     distance: float
     weight: float
+    relative: float
 
 
 def top_neighbours(attention: SiteAttention, structure: Structure, n: int = TOP_N) -> list[Neighbour]:
-    """The ``n`` highest-weight nodes (the absorber itself has weight 0 and is skipped)."""
+    """The ``n`` highest-weight nodes (the absorber itself has weight 0 and is skipped);
+    ``relative`` is the weight over its uniform share (see :func:`relative_attention`)."""
     order = np.argsort(-attention.weight, kind="stable")
+    relative = relative_attention(attention)
     symbols = structure.symbols
     out = []
     for k in order:
@@ -50,8 +56,17 @@ def top_neighbours(attention: SiteAttention, structure: Structure, n: int = TOP_
             break
         i = int(attention.atom_index[k])
         out.append(Neighbour(i, symbols[i] if i < len(symbols) else "?", tuple(int(v) for v in attention.image[k]),
-                             float(attention.distance[k]), float(attention.weight[k])))
+                             float(attention.distance[k]), float(attention.weight[k]), float(relative[k])))
     return out
+
+
+def first_shell_text(shell: FirstShell) -> str:
+    """One line: the first shell's attention total against its uniform share."""
+    if shell.n_atoms == 0:
+        return "first shell: no neighbours"
+    return (f"first shell ({shell.n_atoms} atoms within {shell.radius_ang:.2f} Å): total "
+            f"{shell.attention_share:.3f} of its uniform share {shell.uniform_share:.3f} "
+            f"({shell.relative:.2f}× uniform)")
 
 
 def label_stride(label_widths_px: Sequence[float], spacing_px: float, gap_px: float = LABEL_GAP_PX) -> int:
@@ -81,7 +96,7 @@ class AttentionPanel(QWidget):
         self.info.setWordWrap(True)
         self.chart = pg.PlotWidget(self)
         self.chart.setBackground("w")
-        self.chart.setLabel("left", "weight")
+        self.chart.setLabel("left", "weight / uniform share")
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.setMinimumHeight(170)
         self.chart.hideButtons()
@@ -91,10 +106,17 @@ class AttentionPanel(QWidget):
             self.chart.getAxis(axis).enableAutoSIPrefix(False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="b", pen="k")
         self.chart.addItem(self.bars)
+        self.uniform_line = pg.InfiniteLine(pos=1.0, angle=0, pen=pg.mkPen("k", style=Qt.PenStyle.DashLine),
+                                            label="uniform", labelOpts={"position": 0.95, "color": "k"})
+        self.chart.addItem(self.uniform_line)
+        self.shell_label = QLabel("", self)
+        self.shell_label.setToolTip("Attention on the first coordination shell against what uniform attention "
+                                    "gives it: near 1 means the model does not single these atoms out")
         self._labels: list[str] = []
         self.chart.getViewBox().sigResized.connect(self._update_ticks)
-        self.table = QTableWidget(0, 5, self)
-        self.table.setHorizontalHeaderLabels(["Atom", "Element", "Image", "Distance (Å)", "Weight"])
+        self.table = QTableWidget(0, 6, self)
+        self.table.setHorizontalHeaderLabels(["Atom", "Element", "Image", "Distance (Å)", "Weight", "× uniform"])
+        self.table.horizontalHeaderItem(5).setToolTip("Weight over its uniform share (1 = uniform attention)")
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         fit_columns(self.table.horizontalHeader())
@@ -111,6 +133,7 @@ class AttentionPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
         layout.addWidget(self.info)
+        layout.addWidget(self.shell_label)
         layout.addWidget(splitter, 1)
 
         self._prediction: Prediction | None = None
@@ -180,11 +203,13 @@ class AttentionPanel(QWidget):
             self.neighbours = []
             self.info.setText("Predict to see which neighbours the model attends to." if prediction is None
                               else "This model reports no attention.")
+            self.shell_label.setText("")
         else:
             self.neighbours = top_neighbours(prediction.attention[index], doc.structure)
             self.info.setText(f"Top {len(self.neighbours)} neighbours of {self.site_combo.currentText()}")
+            self.shell_label.setText(first_shell_text(first_shell(prediction.attention[index])))
         x = np.arange(len(self.neighbours))
-        heights = [n.weight for n in self.neighbours]
+        heights = [n.relative for n in self.neighbours]
         brushes = [pg.mkBrush(color_hex(doc.structure.atomic_numbers[n.atom_index])) if doc else pg.mkBrush("b")
                    for n in self.neighbours]
         self.bars.setOpts(x=x, height=heights, width=0.7, brushes=brushes or None, brush="b", pen="k")
@@ -193,11 +218,12 @@ class AttentionPanel(QWidget):
         self.chart.setLabel("bottom", "neighbour (element, distance Å)")
         if len(x):
             self.chart.setXRange(-0.6, len(x) - 0.4, padding=0)
-            self.chart.setYRange(0, max(heights) * 1.1, padding=0)
+            # The uniform line stays in view even when every bar is below it.
+            self.chart.setYRange(0, max(max(heights), 1.0) * 1.1, padding=0)
         self.table.setRowCount(len(self.neighbours))
         for row, n in enumerate(self.neighbours):
             values = (str(n.atom_index), n.element, "({}, {}, {})".format(*n.image),
-                      f"{n.distance:.3f}", f"{n.weight:.4f}")
+                      f"{n.distance:.3f}", f"{n.weight:.4f}", f"{n.relative:.2f}")
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if col != 1:
