@@ -6,6 +6,8 @@ neighbours (element, distance, weight) taken from
 share (1 = what uniform attention gives, dashed line) with the first shell's total,
 so that near-uniform attention reads as such rather than as importance; choosing
 "Colour atoms by attention" recolours the 3-D view (see :mod:`xanes_gui.viewer3d`).
+"Attribution" runs the occlusion attribution of the site over the whole grid in a
+worker (``Backend.site_attribution``) and adds each neighbour's value to the table.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton,
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from model_core.trust.attribution import FirstShell, first_shell, relative_attention
@@ -26,6 +28,8 @@ from model_core.types import Prediction, SiteAttention, Structure
 from xanes_gui.elements import color_hex
 from xanes_gui.sitetable import fit_columns
 from xanes_gui.state import AppState
+from xanes_gui.state.interpret import _with_predictor
+from xanes_gui.tasks import LatestWins, Task
 
 TOP_N = 12
 #: Least free space between two bar labels (pixels).
@@ -110,13 +114,22 @@ class AttentionPanel(QWidget):
                                             label="uniform", labelOpts={"position": 0.95, "color": "k"})
         self.chart.addItem(self.uniform_line)
         self.shell_label = QLabel("", self)
+        self.shell_label.setWordWrap(True)
         self.shell_label.setToolTip("Attention on the first coordination shell against what uniform attention "
                                     "gives it: near 1 means the model does not single these atoms out")
         self._labels: list[str] = []
         self.chart.getViewBox().sigResized.connect(self._update_ticks)
-        self.table = QTableWidget(0, 6, self)
-        self.table.setHorizontalHeaderLabels(["Atom", "Element", "Image", "Distance (Å)", "Weight", "× uniform"])
+        self.table = QTableWidget(0, 7, self)
+        self.table.setHorizontalHeaderLabels(["Atom", "Element", "Image", "Distance (Å)", "Weight", "× uniform",
+                                              "Attribution"])
         self.table.horizontalHeaderItem(5).setToolTip("Weight over its uniform share (1 = uniform attention)")
+        self.table.horizontalHeaderItem(6).setToolTip(
+            "Occlusion: RMS change of the ensemble-mean μ over the whole grid when the atom is removed "
+            "from the graph (normalized μ); press Attribution")
+        self.attribution_button = QPushButton("Attribution", self)
+        self.attribution_button.setToolTip("How much removing each neighbour changes the prediction (seconds)")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setEnabled(False)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         fit_columns(self.table.horizontalHeader())
@@ -125,6 +138,11 @@ class AttentionPanel(QWidget):
         top.addWidget(QLabel("Site:", self))
         top.addWidget(self.site_combo, 1)
         top.addWidget(self.color_check)
+        # A row of its own: beside the site combo the buttons would widen the dock.
+        actions = QHBoxLayout()
+        actions.addWidget(self.attribution_button)
+        actions.addWidget(self.cancel_button)
+        actions.addStretch(1)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.chart)
         splitter.addWidget(self.table)
@@ -132,6 +150,7 @@ class AttentionPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
+        layout.addLayout(actions)
         layout.addWidget(self.info)
         layout.addWidget(self.shell_label)
         layout.addWidget(splitter, 1)
@@ -139,6 +158,12 @@ class AttentionPanel(QWidget):
         self._prediction: Prediction | None = None
         self._updating = False
         self.neighbours: list[Neighbour] = []
+        #: (structure id, model, site) -> {(atom index, image): attribution} of the attributions done.
+        self.attributions: dict[tuple[str, str, int], dict[tuple[int, tuple[int, int, int]], float]] = {}
+        self._predictors: dict[tuple[str, str], object] = {}
+        self._latest = LatestWins(state.tasks)
+        self.attribution_button.clicked.connect(self.run_attribution)
+        self.cancel_button.clicked.connect(self._cancel_attribution)
         self.site_combo.currentIndexChanged.connect(self._on_site_combo)
         self.color_check.toggled.connect(
             lambda on: state.view.set_view(color_mode="attention" if on else "element"))
@@ -177,6 +202,42 @@ class AttentionPanel(QWidget):
         finally:
             self._updating = False
         self._refresh()
+
+    def run_attribution(self) -> Task | None:
+        """Attribute the shown site in a worker; the table gains the values when it is done."""
+        prediction, doc, index = self._prediction, self.state.structures.current, self.site_combo.currentIndex()
+        if prediction is None or doc is None or index < 0:
+            return None
+        site, device = int(self.site_combo.itemData(index)), self.state.predictions.device
+        key = (prediction.model_name, device)
+        task = Task(_with_predictor, self.state.backend, self._predictors.get(key), prediction.model_name, device,
+                    self.state.backend.site_attribution, doc.structure, site)
+
+        def succeeded(result, where=(doc.id, prediction.model_name, site)) -> None:
+            self._predictors[key] = result["predictor"]
+            found = result["result"]
+            self.attributions[where] = {
+                (int(i), tuple(int(v) for v in image)): float(a)
+                for i, image, a in zip(found.atom_index, found.image, found.attribution)}
+            self.state.messages.status(f"Attribution of site {site} done")
+            self._refresh()
+
+        self._latest.start(task, "attribution", succeeded=succeeded,
+                           failed=lambda message: self.state.messages.error(f"Attribution failed: {message}"),
+                           cancelled=lambda: self.state.messages.status("Attribution cancelled"),
+                           ended=lambda: self._set_running(False))
+        self._set_running(True)
+        self.state.messages.status(f"Attribution of site {site} (one prediction per neighbour)…")
+        return task
+
+    def _cancel_attribution(self) -> None:
+        task = self._latest.running("attribution")
+        if task is not None:
+            task.cancel()
+
+    def _set_running(self, running: bool) -> None:
+        self.attribution_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
 
     def _on_site_combo(self, index: int) -> None:
         if not self._updating and index >= 0:
@@ -220,10 +281,14 @@ class AttentionPanel(QWidget):
             self.chart.setXRange(-0.6, len(x) - 0.4, padding=0)
             # The uniform line stays in view even when every bar is below it.
             self.chart.setYRange(0, max(max(heights), 1.0) * 1.1, padding=0)
+        attributed = self.attributions.get(
+            (doc.id, prediction.model_name, int(self.site_combo.itemData(index))), {}) if self.neighbours else {}
         self.table.setRowCount(len(self.neighbours))
         for row, n in enumerate(self.neighbours):
+            value = attributed.get((n.atom_index, n.image))
             values = (str(n.atom_index), n.element, "({}, {}, {})".format(*n.image),
-                      f"{n.distance:.3f}", f"{n.weight:.4f}", f"{n.relative:.2f}")
+                      f"{n.distance:.3f}", f"{n.weight:.4f}", f"{n.relative:.2f}",
+                      "" if value is None else f"{value:.4g}")
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if col != 1:

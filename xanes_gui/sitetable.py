@@ -14,8 +14,8 @@ from model_core.types import Prediction
 from xanes_gui.elements import color_hex
 from xanes_gui.state import AppState, StructureDoc
 
-COLUMNS = ("#", "El.", "Wyck.", "Mult.", "CN", "NN (Å)", "Domain")
-DOMAIN_COLUMN = COLUMNS.index("Domain")
+COLUMNS = ("#", "El.", "Wyck.", "Mult.", "CN", "NN (Å)", "Dom.")
+DOMAIN_COLUMN = COLUMNS.index("Dom.")
 #: Tooltip of a domain score above 1.
 OUT_OF_DOMAIN_TIP = "outside the model's training domain: treat as extrapolation"
 _OUT_OF_DOMAIN_COLOR = QColor(200, 0, 0)
@@ -161,6 +161,11 @@ class SitePanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.table)
         layout.addWidget(self.summary)
+
+        # Room for every header: a narrow dock would otherwise clip the last (domain score) one.
+        header = self.table.horizontalHeader()
+        self.table.setMinimumWidth(sum(header.sectionSizeHint(i) for i in range(header.count()))
+                                   + 2 * self.table.frameWidth())
 
         self._syncing = False
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection)

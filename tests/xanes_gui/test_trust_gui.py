@@ -117,3 +117,31 @@ def test_uniform_attention_reads_as_uniform():
     from xanes_gui.attention import first_shell_text
 
     assert "(1.00× uniform)" in first_shell_text(first_shell(attention))
+
+
+def test_attribution_button_fills_the_table(qtbot, window, tmp_path):
+    from dataclasses import replace
+
+    from model_core.trust.attribution import SiteAttribution
+
+    calls = []
+
+    def fake_attribution(predictor, structure, site, window_ev=None):
+        calls.append((predictor, site))
+        d = np.linalg.norm(structure.positions - structure.positions[site], axis=1)
+        others = np.flatnonzero(np.arange(structure.n_atoms) != site)
+        return SiteAttribution(site, others, np.zeros((len(others), 3), dtype=int),
+                               structure.atomic_numbers[others], d[others], 1.0 / d[others], np.zeros(len(others)),
+                               np.ones(len(others)), (-20.0, 60.0))
+
+    window.state.backend = replace(window.state.backend, site_attribution=fake_attribution)
+    open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
+    panel = window.attention_panel
+    assert panel.table.item(0, 6).text() == ""
+    with qtbot.waitSignal(window.state.messages.statusMessage, timeout=10000,
+                          check_params_cb=lambda text: "done" in text):
+        panel.attribution_button.click()
+    assert calls and calls[0][1] == 1
+    qtbot.waitUntil(panel.attribution_button.isEnabled)
+    for row, n in enumerate(panel.neighbours):
+        assert float(panel.table.item(row, 6).text()) == pytest.approx(1.0 / n.distance, rel=1e-3)
