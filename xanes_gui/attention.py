@@ -1,9 +1,13 @@
 """Attention panel: the neighbours a predicted site's readout attends to most.
 
 Shows, for one predicted absorber, a bar chart and a table of its top
-neighbours (element, distance, weight) taken straight from
-:class:`~model_core.types.SiteAttention`; choosing "Colour atoms by attention"
-recolours the 3-D view (see :mod:`xanes_gui.viewer3d`).
+neighbours (element, distance, weight) taken from
+:class:`~model_core.types.SiteAttention`, the weights relative to their uniform
+share (1 = what uniform attention gives, dashed line) with the first shell's total,
+so that near-uniform attention reads as such rather than as importance; choosing
+"Colour atoms by attention" recolours the 3-D view (see :mod:`xanes_gui.viewer3d`).
+"Attribution" runs the occlusion attribution of the site over the whole grid in a
+worker (``Backend.site_attribution``) and adds each neighbour's value to the table.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton,
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from model_core.trust.attribution import FirstShell, first_shell, relative_attention
 from model_core.types import Prediction, SiteAttention, Structure
 from xanes_gui.elements import color_hex
 from xanes_gui.sitetable import fit_columns
 from xanes_gui.state import AppState
+from xanes_gui.state.interpret import _with_predictor
+from xanes_gui.tasks import LatestWins, Task
 
 TOP_N = 12
 #: Least free space between two bar labels (pixels).
@@ -38,11 +45,14 @@ class Neighbour:
     image: tuple[int, int, int]
     distance: float
     weight: float
+    relative: float
 
 
 def top_neighbours(attention: SiteAttention, structure: Structure, n: int = TOP_N) -> list[Neighbour]:
-    """The ``n`` highest-weight nodes (the absorber itself has weight 0 and is skipped)."""
+    """The ``n`` highest-weight nodes (the absorber itself has weight 0 and is skipped);
+    ``relative`` is the weight over its uniform share (see :func:`relative_attention`)."""
     order = np.argsort(-attention.weight, kind="stable")
+    relative = relative_attention(attention)
     symbols = structure.symbols
     out = []
     for k in order:
@@ -50,8 +60,17 @@ def top_neighbours(attention: SiteAttention, structure: Structure, n: int = TOP_
             break
         i = int(attention.atom_index[k])
         out.append(Neighbour(i, symbols[i] if i < len(symbols) else "?", tuple(int(v) for v in attention.image[k]),
-                             float(attention.distance[k]), float(attention.weight[k])))
+                             float(attention.distance[k]), float(attention.weight[k]), float(relative[k])))
     return out
+
+
+def first_shell_text(shell: FirstShell) -> str:
+    """One line: the first shell's attention total against its uniform share."""
+    if shell.n_atoms == 0:
+        return "first shell: no neighbours"
+    return (f"first shell ({shell.n_atoms} atoms within {shell.radius_ang:.2f} Å): total "
+            f"{shell.attention_share:.3f} of its uniform share {shell.uniform_share:.3f} "
+            f"({shell.relative:.2f}× uniform)")
 
 
 def label_stride(label_widths_px: Sequence[float], spacing_px: float, gap_px: float = LABEL_GAP_PX) -> int:
@@ -81,7 +100,7 @@ class AttentionPanel(QWidget):
         self.info.setWordWrap(True)
         self.chart = pg.PlotWidget(self)
         self.chart.setBackground("w")
-        self.chart.setLabel("left", "weight")
+        self.chart.setLabel("left", "weight / uniform share")
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.setMinimumHeight(170)
         self.chart.hideButtons()
@@ -91,10 +110,26 @@ class AttentionPanel(QWidget):
             self.chart.getAxis(axis).enableAutoSIPrefix(False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="b", pen="k")
         self.chart.addItem(self.bars)
+        self.uniform_line = pg.InfiniteLine(pos=1.0, angle=0, pen=pg.mkPen("k", style=Qt.PenStyle.DashLine),
+                                            label="uniform", labelOpts={"position": 0.95, "color": "k"})
+        self.chart.addItem(self.uniform_line)
+        self.shell_label = QLabel("", self)
+        self.shell_label.setWordWrap(True)
+        self.shell_label.setToolTip("Attention on the first coordination shell against what uniform attention "
+                                    "gives it: near 1 means the model does not single these atoms out")
         self._labels: list[str] = []
         self.chart.getViewBox().sigResized.connect(self._update_ticks)
-        self.table = QTableWidget(0, 5, self)
-        self.table.setHorizontalHeaderLabels(["Atom", "Element", "Image", "Distance (Å)", "Weight"])
+        self.table = QTableWidget(0, 7, self)
+        self.table.setHorizontalHeaderLabels(["Atom", "Element", "Image", "Distance (Å)", "Weight", "× uniform",
+                                              "Attribution"])
+        self.table.horizontalHeaderItem(5).setToolTip("Weight over its uniform share (1 = uniform attention)")
+        self.table.horizontalHeaderItem(6).setToolTip(
+            "Occlusion: RMS change of the ensemble-mean μ over the whole grid when the atom is removed "
+            "from the graph (normalized μ); press Attribution")
+        self.attribution_button = QPushButton("Attribution", self)
+        self.attribution_button.setToolTip("How much removing each neighbour changes the prediction (seconds)")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setEnabled(False)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         fit_columns(self.table.horizontalHeader())
@@ -103,6 +138,11 @@ class AttentionPanel(QWidget):
         top.addWidget(QLabel("Site:", self))
         top.addWidget(self.site_combo, 1)
         top.addWidget(self.color_check)
+        # A row of its own: beside the site combo the buttons would widen the dock.
+        actions = QHBoxLayout()
+        actions.addWidget(self.attribution_button)
+        actions.addWidget(self.cancel_button)
+        actions.addStretch(1)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.chart)
         splitter.addWidget(self.table)
@@ -110,12 +150,20 @@ class AttentionPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
+        layout.addLayout(actions)
         layout.addWidget(self.info)
+        layout.addWidget(self.shell_label)
         layout.addWidget(splitter, 1)
 
         self._prediction: Prediction | None = None
         self._updating = False
         self.neighbours: list[Neighbour] = []
+        #: (structure id, model, site) -> {(atom index, image): attribution} of the attributions done.
+        self.attributions: dict[tuple[str, str, int], dict[tuple[int, tuple[int, int, int]], float]] = {}
+        self._predictors: dict[tuple[str, str], object] = {}
+        self._latest = LatestWins(state.tasks)
+        self.attribution_button.clicked.connect(self.run_attribution)
+        self.cancel_button.clicked.connect(self._cancel_attribution)
         self.site_combo.currentIndexChanged.connect(self._on_site_combo)
         self.color_check.toggled.connect(
             lambda on: state.view.set_view(color_mode="attention" if on else "element"))
@@ -155,6 +203,42 @@ class AttentionPanel(QWidget):
             self._updating = False
         self._refresh()
 
+    def run_attribution(self) -> Task | None:
+        """Attribute the shown site in a worker; the table gains the values when it is done."""
+        prediction, doc, index = self._prediction, self.state.structures.current, self.site_combo.currentIndex()
+        if prediction is None or doc is None or index < 0:
+            return None
+        site, device = int(self.site_combo.itemData(index)), self.state.predictions.device
+        key = (prediction.model_name, device)
+        task = Task(_with_predictor, self.state.backend, self._predictors.get(key), prediction.model_name, device,
+                    self.state.backend.site_attribution, doc.structure, site)
+
+        def succeeded(result, where=(doc.id, prediction.model_name, site)) -> None:
+            self._predictors[key] = result["predictor"]
+            found = result["result"]
+            self.attributions[where] = {
+                (int(i), tuple(int(v) for v in image)): float(a)
+                for i, image, a in zip(found.atom_index, found.image, found.attribution)}
+            self.state.messages.status(f"Attribution of site {site} done")
+            self._refresh()
+
+        self._latest.start(task, "attribution", succeeded=succeeded,
+                           failed=lambda message: self.state.messages.error(f"Attribution failed: {message}"),
+                           cancelled=lambda: self.state.messages.status("Attribution cancelled"),
+                           ended=lambda: self._set_running(False))
+        self._set_running(True)
+        self.state.messages.status(f"Attribution of site {site} (one prediction per neighbour)…")
+        return task
+
+    def _cancel_attribution(self) -> None:
+        task = self._latest.running("attribution")
+        if task is not None:
+            task.cancel()
+
+    def _set_running(self, running: bool) -> None:
+        self.attribution_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
     def _on_site_combo(self, index: int) -> None:
         if not self._updating and index >= 0:
             self.state.view.set_view(attention_site=int(self.site_combo.itemData(index)))
@@ -180,11 +264,13 @@ class AttentionPanel(QWidget):
             self.neighbours = []
             self.info.setText("Predict to see which neighbours the model attends to." if prediction is None
                               else "This model reports no attention.")
+            self.shell_label.setText("")
         else:
             self.neighbours = top_neighbours(prediction.attention[index], doc.structure)
             self.info.setText(f"Top {len(self.neighbours)} neighbours of {self.site_combo.currentText()}")
+            self.shell_label.setText(first_shell_text(first_shell(prediction.attention[index])))
         x = np.arange(len(self.neighbours))
-        heights = [n.weight for n in self.neighbours]
+        heights = [n.relative for n in self.neighbours]
         brushes = [pg.mkBrush(color_hex(doc.structure.atomic_numbers[n.atom_index])) if doc else pg.mkBrush("b")
                    for n in self.neighbours]
         self.bars.setOpts(x=x, height=heights, width=0.7, brushes=brushes or None, brush="b", pen="k")
@@ -193,11 +279,16 @@ class AttentionPanel(QWidget):
         self.chart.setLabel("bottom", "neighbour (element, distance Å)")
         if len(x):
             self.chart.setXRange(-0.6, len(x) - 0.4, padding=0)
-            self.chart.setYRange(0, max(heights) * 1.1, padding=0)
+            # The uniform line stays in view even when every bar is below it.
+            self.chart.setYRange(0, max(max(heights), 1.0) * 1.1, padding=0)
+        attributed = self.attributions.get(
+            (doc.id, prediction.model_name, int(self.site_combo.itemData(index))), {}) if self.neighbours else {}
         self.table.setRowCount(len(self.neighbours))
         for row, n in enumerate(self.neighbours):
+            value = attributed.get((n.atom_index, n.image))
             values = (str(n.atom_index), n.element, "({}, {}, {})".format(*n.image),
-                      f"{n.distance:.3f}", f"{n.weight:.4f}")
+                      f"{n.distance:.3f}", f"{n.weight:.4f}", f"{n.relative:.2f}",
+                      "" if value is None else f"{value:.4g}")
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if col != 1:

@@ -272,6 +272,13 @@ def _placement_base(spectrum: Any, element: str) -> float:
     return placement_base(spectrum, element)[0]
 
 
+def _site_attribution(predictor: Any, structure: Structure, site: int,
+                      window_ev: tuple[float, float] | None = None) -> Any:
+    from model_core.trust.attribution import site_attribution
+
+    return site_attribution(predictor, structure, site, window_ev)
+
+
 def _warm_up() -> None:
     # Importing the inference module (torch, e3nn, torch_geometric) is the slow
     # part of the first prediction; doing it once in the start-up worker keeps
@@ -321,6 +328,8 @@ class Backend:
         refine_structure: (predictor, structure, sites, weights, energy_ev, mu, calibration, *, element,
             params, window) -> RefineResult.
         placement_base: (Spectrum, element) -> where its zero goes before the calibration shift, eV.
+        site_attribution: (predictor, structure, site, window_ev=None) -> SiteAttribution
+            (occlusion; one forward pass per neighbour: seconds).
     """
 
     read_structure: Callable[[str], Structure] = _read_structure
@@ -357,6 +366,7 @@ class Backend:
     broaden_preview: Callable[..., Any] = _broaden_preview
     refine_structure: Callable[..., Any] = _refine_structure
     placement_base: Callable[..., float] = _placement_base
+    site_attribution: Callable[..., Any] = _site_attribution
 
 
 def default_backend() -> Backend:

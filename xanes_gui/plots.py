@@ -43,6 +43,7 @@ class Curve:
         band: (lower, upper) (G,) calibrated interval, drawn instead of ±spread.
         band_label: what the band means, shown in the legend ("90% band",
             "members' spread (uncalibrated)"); "" without a band.
+        warning: appended to the legend text ("" for none), e.g. :data:`OUT_OF_DOMAIN_WARNING`.
     """
 
     label: str
@@ -59,8 +60,11 @@ class Curve:
     spread: np.ndarray | None = None
     band: tuple[np.ndarray, np.ndarray] | None = None
     band_label: str = ""
+    warning: str = ""
 
 
+#: Legend suffix of a predicted curve whose site (or any averaged site) has a domain score > 1.
+OUT_OF_DOMAIN_WARNING = "⚠ outside training domain"
 #: Legend text of a band that is only the members' standard deviation.
 UNCALIBRATED_BAND_LABEL = "members' spread (uncalibrated)"
 
@@ -112,6 +116,8 @@ def curves_for(prediction: Prediction, reference: str = "edge",
     lo, hi = prediction.mu_lo, prediction.mu_hi
     band_label = prediction.band.label if prediction.band is not None else (
         UNCALIBRATED_BAND_LABEL if spread is not None else "")
+    scores = prediction.domain_score
+    outside = np.zeros(len(prediction.site_indices), dtype=bool) if scores is None else np.asarray(scores) > 1.0
     curves = []
     for k, site in enumerate(prediction.site_indices):
         spectrum = prediction.site_spectrum(k)
@@ -120,7 +126,8 @@ def curves_for(prediction: Prediction, reference: str = "edge",
         curves.append(Curve(labels.get(int(site), f"site {int(site)}"), energy, spectrum.mu, d1, d2, ref,
                             int(site), float(prediction.weights[k]),
                             spread=None if spread is None else spread[k],
-                            band=None if lo is None else (lo[k], hi[k]), band_label=band_label))
+                            band=None if lo is None else (lo[k], hi[k]), band_label=band_label,
+                            warning=OUT_OF_DOMAIN_WARNING if outside[k] else ""))
     if len(prediction.site_indices) > 1:
         average = prediction.average_spectrum()
         energy, mu, avg_spread = average.energy_ev + place(average.e0_ev), average.mu, prediction.average_spread
@@ -133,7 +140,8 @@ def curves_for(prediction: Prediction, reference: str = "edge",
         d1, d2 = derivatives(energy, mu)
         curves.append(Curve(AVERAGE_LABEL, energy, mu, d1, d2, ref, None,
                             float(np.sum(prediction.weights)), spread=avg_spread,
-                            band=band, band_label=band_label))
+                            band=band, band_label=band_label,
+                            warning=OUT_OF_DOMAIN_WARNING if outside.any() else ""))
     return curves
 
 
@@ -286,8 +294,8 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
                     band = self._bands[curve.label] = (upper, lower, fill)
                 self._show_band(band, curve, color, curve.label not in self._hidden)
             if curve.label not in self._hidden:
-                self.legend.addItem(items[0], f"{curve.label} ({curve.band_label})" if curve.band_label
-                                    else curve.label)
+                text = f"{curve.label} ({curve.band_label})" if curve.band_label else curve.label
+                self.legend.addItem(items[0], f"{text} {curve.warning}" if curve.warning else text)
         for plot in self.panels:
             plot.getViewBox().setAutoVisible(y=False)
             plot.enableAutoRange()

@@ -1,5 +1,5 @@
-"""Site table: one row per atom (element, Wyckoff, multiplicity, coordination),
-selection kept in sync with the app state both ways.
+"""Site table: one row per atom (element, Wyckoff, multiplicity, coordination, and the
+shown prediction's domain score), selection kept in sync with the app state both ways.
 """
 
 from __future__ import annotations
@@ -10,10 +10,15 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
+from model_core.types import Prediction
 from xanes_gui.elements import color_hex
 from xanes_gui.state import AppState, StructureDoc
 
-COLUMNS = ("#", "El.", "Wyck.", "Mult.", "CN", "NN (Å)")
+COLUMNS = ("#", "El.", "Wyck.", "Mult.", "CN", "NN (Å)", "Dom.")
+DOMAIN_COLUMN = COLUMNS.index("Dom.")
+#: Tooltip of a domain score above 1.
+OUT_OF_DOMAIN_TIP = "outside the model's training domain: treat as extrapolation"
+_OUT_OF_DOMAIN_COLOR = QColor(200, 0, 0)
 
 
 def fit_columns(header: QHeaderView) -> None:
@@ -50,11 +55,12 @@ class SiteTableModel(QAbstractTableModel):
         self._display: list[list] = []
         self._keys: list[list] = []
         self._colors: list[QColor] = []
+        self._domain: list[float] = []
 
     def set_document(self, doc: StructureDoc | None) -> None:
         self.beginResetModel()
         self._doc = doc
-        self._display, self._keys, self._colors = [], [], []
+        self._display, self._keys, self._colors, self._domain = [], [], [], []
         if doc is not None:
             n = doc.structure.n_atoms
             symbols = list(doc.structure.symbols)
@@ -63,13 +69,24 @@ class SiteTableModel(QAbstractTableModel):
             coordination = np.asarray(doc.coordination, dtype=float)
             nearest = np.asarray(doc.nearest, dtype=float)
             rows = list(range(n))
+            self._domain = [float("nan")] * n
             self._display = [rows, symbols, wyckoff, multiplicity, _nan_text(coordination, "g"),
-                             _nan_text(nearest, ".3f")]
-            self._keys = [rows, symbols, wyckoff, multiplicity, coordination.tolist(), nearest.tolist()]
+                             _nan_text(nearest, ".3f"), [""] * n]
+            # Unpredicted rows sort below every score.
+            self._keys = [rows, symbols, wyckoff, multiplicity, coordination.tolist(), nearest.tolist(), [-1.0] * n]
             numbers = np.asarray(doc.structure.atomic_numbers, dtype=int).tolist()
             palette = {z: QColor(color_hex(z)) for z in set(numbers)}
             self._colors = [palette[z] for z in numbers]
         self.endResetModel()
+
+    def set_domain_scores(self, scores: np.ndarray) -> None:
+        """Show one domain score per atom (NaN: not predicted or no domain index)."""
+        if not self._colors:
+            return
+        self._domain = np.asarray(scores, dtype=float).tolist()
+        self._display[DOMAIN_COLUMN] = ["" if v != v else f"{v:.2f}" for v in self._domain]
+        self._keys[DOMAIN_COLUMN] = [-1.0 if v != v else v for v in self._domain]
+        self.dataChanged.emit(self.index(0, DOMAIN_COLUMN), self.index(len(self._colors) - 1, DOMAIN_COLUMN))
 
     @property
     def document(self) -> StructureDoc | None:
@@ -86,7 +103,9 @@ class SiteTableModel(QAbstractTableModel):
             return COLUMNS[section]
         if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal:
             return ("Atom index (0-based)", "Element", "Wyckoff position", "Multiplicity (equivalent atoms in the cell)",
-                    "Coordination number", "Nearest-neighbour distance")[section]
+                    "Coordination number", "Nearest-neighbour distance",
+                    "Domain score of the shown prediction: distance of the site's environment to the "
+                    "training data (> 1: outside the model's training domain)")[section]
         return None
 
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
@@ -99,6 +118,11 @@ class SiteTableModel(QAbstractTableModel):
             return self._keys[col][row]
         if role == Qt.ItemDataRole.DecorationRole and col == 1:
             return self._colors[row]
+        if col == DOMAIN_COLUMN and self._domain[row] > 1.0:
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return _OUT_OF_DOMAIN_COLOR
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return OUT_OF_DOMAIN_TIP
         if role == Qt.ItemDataRole.TextAlignmentRole and col != 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -138,12 +162,19 @@ class SitePanel(QWidget):
         layout.addWidget(self.table)
         layout.addWidget(self.summary)
 
+        # Room for every header: a narrow dock would otherwise clip the last (domain score) one.
+        header = self.table.horizontalHeader()
+        self.table.setMinimumWidth(sum(header.sectionSizeHint(i) for i in range(header.count()))
+                                   + 2 * self.table.frameWidth())
+
         self._syncing = False
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection)
         self.equivalent_button.clicked.connect(lambda: state.structures.select_equivalent())
         self.element_button.clicked.connect(self._select_element)
         state.structures.currentStructureChanged.connect(self._on_current)
         state.structures.selectionChanged.connect(self._on_state_selection)
+        state.predictions.predictionReady.connect(self._on_prediction)
+        self._warned: Prediction | None = None
         self._on_current(state.structures.current_id)
 
     def _on_current(self, doc_id: str) -> None:
@@ -165,6 +196,32 @@ class SitePanel(QWidget):
         finally:
             self._syncing = False
         self._show_selection(self.state.structures.selection(doc_id) if doc else np.zeros(0, dtype=int))
+        self._show_domain(self.state.predictions.shown_prediction(doc_id) if doc else None)
+
+    def _on_prediction(self, doc_id: str, prediction: Prediction) -> None:
+        if self.model.document is None or doc_id != self.model.document.id:
+            return
+        self._show_domain(prediction)
+        scores = prediction.domain_score
+        if scores is not None and prediction is not self._warned and np.any(scores > 1.0):
+            # Once per prediction: the cache re-emits the same object on reselection.
+            self._warned = prediction
+            outside = [f"{self.model.document.structure.symbols[int(i)]}{int(i)}"
+                       for i, v in zip(prediction.site_indices, scores) if v > 1.0]
+            self.state.messages.notice(f"{prediction.model_name}: site(s) {', '.join(outside)} "
+                                       f"{OUT_OF_DOMAIN_TIP} (domain score > 1)")
+
+    def _show_domain(self, prediction: Prediction | None) -> None:
+        """Each atom gets the score of the predicted site of its symmetry group (equivalent sites share it)."""
+        doc = self.model.document
+        if doc is None:
+            return
+        scores = np.full(doc.structure.n_atoms, np.nan)
+        if prediction is not None and prediction.domain_score is not None:
+            group = np.asarray(doc.symmetry.group)
+            for site, score in zip(prediction.site_indices, prediction.domain_score):
+                scores[group == group[int(site)]] = score
+        self.model.set_domain_scores(scores)
 
     def _select_element(self) -> None:
         element = self.element_combo.currentText()

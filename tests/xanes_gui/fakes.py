@@ -34,15 +34,18 @@ class FakePredictor:
         with_e0: whether E0 is predicted.
         gate: when given, every site waits for this event before it is predicted
             (lets tests cancel deterministically).
+        domain_score: when given, maps an atom index to its site's domain score (the
+            Prediction then carries ``domain_score``, as a model with a domain index does).
     """
 
     def __init__(self, element: str = "Cu", name: str = "fake-cu-k", trained: bool = True,
-                 with_e0: bool = True, gate: threading.Event | None = None) -> None:
+                 with_e0: bool = True, gate: threading.Event | None = None, domain_score=None) -> None:
         self.info = ModelInfo(name=name, path="", element=element, edge="K", trained=trained, energy_ev=GRID,
                               device="cpu", device_name="CPU", has_e0=with_e0,
                               card=f"# {name}\n\nA fake model for tests.")
         self.calls: list[list[int]] = []
         self.gate = gate
+        self.domain_score = domain_score
         self.started = threading.Event()
 
     def predict(self, structure: Structure, sites, progress=None) -> Prediction:
@@ -64,7 +67,8 @@ class FakePredictor:
         return Prediction(energy_ev=GRID, site_indices=selection.indices, weights=weights, mu=mu,
                           average=np.average(mu, axis=0, weights=weights), e0_ev=e0, attention=tuple(attention),
                           model_name=self.info.name, trained=self.info.trained, element=self.info.element,
-                          edge="K")
+                          edge="K", domain_score=None if self.domain_score is None
+                          else np.array([float(self.domain_score(i)) for i in indices]))
 
     @staticmethod
     def _attention(structure: Structure, site: int) -> SiteAttention:

@@ -1,0 +1,147 @@
+"""How far to trust a prediction in the app: domain score column and curve warning,
+attention relative to its uniform share with the first-shell total."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model_core.trust.attribution import first_shell, relative_attention
+from tests.xanes_gui.fakes import FakePredictor, cu4o_cluster
+from xanes_gui.plots import OUT_OF_DOMAIN_WARNING
+from xanes_gui.sitetable import DOMAIN_COLUMN, OUT_OF_DOMAIN_TIP
+
+from PySide6.QtCore import Qt
+
+
+def _scores(i: int) -> float:
+    """Site 1 in the domain, every other site outside it."""
+    return 0.4 if i == 1 else 2.5
+
+
+@pytest.fixture
+def predictor():
+    return FakePredictor(domain_score=_scores)
+
+
+def open_and_predict(qtbot, window, path, sites):
+    with qtbot.waitSignal(window.state.structures.fileOpened, timeout=10000):
+        window.state.structures.open_files([path])
+    window.state.structures.set_selection(window.state.structures.current_id, sites)
+    with qtbot.waitSignal(window.state.predictions.predictionReady, timeout=10000) as blocker:
+        window.state.predictions.predict()
+    return blocker.args[1]
+
+
+def _trivial(window):
+    from dataclasses import replace
+
+    from model_core.symmetry import trivial_symmetry
+
+    window.state.backend = replace(window.state.backend, analyze_symmetry=lambda s: trivial_symmetry(s.n_atoms))
+
+
+def test_domain_column_shows_scores_and_highlights_outside(qtbot, window, tmp_path):
+    _trivial(window)
+    prediction = open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1, 2])
+    np.testing.assert_allclose(prediction.domain_score, [0.4, 2.5])
+    model = window.site_panel.model
+    cell = lambda row, role=Qt.ItemDataRole.DisplayRole: model.data(model.index(row, DOMAIN_COLUMN), role)  # noqa: E731
+    assert [cell(r) for r in range(5)] == ["", "0.40", "2.50", "", ""]  # only predicted sites
+    assert cell(1, Qt.ItemDataRole.ForegroundRole) is None
+    assert cell(2, Qt.ItemDataRole.ForegroundRole) is not None
+    assert cell(2, Qt.ItemDataRole.ToolTipRole) == OUT_OF_DOMAIN_TIP
+
+
+def test_equivalent_sites_share_the_representatives_score(qtbot, window, tmp_path):
+    # The fake symmetry makes the 4 Cu equivalent: one representative is predicted.
+    prediction = open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1, 2, 3, 4])
+    assert len(prediction.site_indices) == 1
+    model = window.site_panel.model
+    texts = [model.data(model.index(r, DOMAIN_COLUMN)) for r in range(5)]
+    assert texts[0] == "" and len(set(texts[1:])) == 1 and texts[1] != ""
+
+
+def test_no_domain_index_leaves_the_column_empty(qtbot, window, tmp_path):
+    window.state.predictions.set_predictor(FakePredictor(name="no-index"))
+    open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
+    model = window.site_panel.model
+    assert [model.data(model.index(r, DOMAIN_COLUMN)) for r in range(5)] == [""] * 5
+    assert not any(OUT_OF_DOMAIN_WARNING in c.warning for c in window.plots.curves)
+
+
+def test_outside_domain_warns_on_the_curve_and_once_in_the_message_bar(qtbot, window, tmp_path):
+    _trivial(window)
+    notices = []
+    window.state.messages.noticeMessage.connect(notices.append)
+    open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1, 2])
+    warnings = {c.label: c.warning for c in window.plots.curves}
+    assert warnings["Cu1"] == "" and warnings["Cu2"] == OUT_OF_DOMAIN_WARNING
+    assert warnings["average"] == OUT_OF_DOMAIN_WARNING
+    legend = [label.text for _, label in window.plots.legend.items]
+    assert any(text.startswith("Cu2") and text.endswith(OUT_OF_DOMAIN_WARNING) for text in legend)
+    assert not any(text.startswith("Cu1") and OUT_OF_DOMAIN_WARNING in text for text in legend)
+    domain_notices = [n for n in notices if "training domain" in n]
+    assert len(domain_notices) == 1 and "Cu2" in domain_notices[0] and "Cu1" not in domain_notices[0]
+    # The plot items are reused: showing the same prediction again creates none.
+    items = dict(window.plots._items)
+    window.refresh_plots()
+    assert window.plots._items == items
+
+
+def test_attention_relative_to_uniform_and_first_shell(qtbot, window, tmp_path):
+    prediction = open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
+    panel = window.attention_panel
+    attention = prediction.attention[0]
+    relative = relative_attention(attention)
+    expected = {int(i): r for i, r in zip(attention.atom_index, relative)}
+    assert panel.neighbours
+    for n in panel.neighbours:
+        assert n.relative == pytest.approx(expected[n.atom_index])
+    np.testing.assert_allclose(panel.bars.opts["height"], [n.relative for n in panel.neighbours])
+    assert panel.table.horizontalHeaderItem(5).text() == "× uniform"
+    assert panel.table.item(0, 5).text() == f"{panel.neighbours[0].relative:.2f}"
+    assert panel.uniform_line.value() == 1.0
+    shell = first_shell(attention)
+    text = panel.shell_label.text()
+    assert text.startswith(f"first shell ({shell.n_atoms} atoms")
+    assert f"total {shell.attention_share:.3f} of its uniform share {shell.uniform_share:.3f}" in text
+
+
+def test_uniform_attention_reads_as_uniform():
+    from model_core.types import SiteAttention
+
+    attention = SiteAttention(atom_index=np.arange(5), image=np.zeros((5, 3), dtype=int),
+                              distance=np.array([0.0, 1.9, 1.9, 3.5, 3.6]), weight=np.array([0, .25, .25, .25, .25]))
+    np.testing.assert_allclose(relative_attention(attention)[1:], 1.0)
+    from xanes_gui.attention import first_shell_text
+
+    assert "(1.00× uniform)" in first_shell_text(first_shell(attention))
+
+
+def test_attribution_button_fills_the_table(qtbot, window, tmp_path):
+    from dataclasses import replace
+
+    from model_core.trust.attribution import SiteAttribution
+
+    calls = []
+
+    def fake_attribution(predictor, structure, site, window_ev=None):
+        calls.append((predictor, site))
+        d = np.linalg.norm(structure.positions - structure.positions[site], axis=1)
+        others = np.flatnonzero(np.arange(structure.n_atoms) != site)
+        return SiteAttribution(site, others, np.zeros((len(others), 3), dtype=int),
+                               structure.atomic_numbers[others], d[others], 1.0 / d[others], np.zeros(len(others)),
+                               np.ones(len(others)), (-20.0, 60.0))
+
+    window.state.backend = replace(window.state.backend, site_attribution=fake_attribution)
+    open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
+    panel = window.attention_panel
+    assert panel.table.item(0, 6).text() == ""
+    with qtbot.waitSignal(window.state.messages.statusMessage, timeout=10000,
+                          check_params_cb=lambda text: "done" in text):
+        panel.attribution_button.click()
+    assert calls and calls[0][1] == 1
+    qtbot.waitUntil(panel.attribution_button.isEnabled)
+    for row, n in enumerate(panel.neighbours):
+        assert float(panel.table.item(row, 6).text()) == pytest.approx(1.0 / n.distance, rel=1e-3)
