@@ -7,19 +7,25 @@ ranking is scored against the site's true cluster:
 * ``retrieval``: the nearest training spectrum's cluster (rank 1 of the distance);
 * ``diffusion``: the diffusion sample with the lowest round-trip MSE;
 * ``combined``: the lowest round-trip MSE over the diffusion samples and the
-  ``--retrieval`` nearest training sites (what ``xanes-invert`` ranks first).
+  ``--retrieval`` nearest training sites (what ``xanes-invert --refine 0`` ranks first);
+* ``refined``: the best (by round trip) of the ``--refine`` refined candidates (the
+  best ``--refine`` of the above, shell distances refined against the spectrum);
+* ``combined_refined``: the lowest round-trip MSE over all of them, refined ones
+  included (what ``xanes-invert`` ranks first).
 
 Scores: first-shell coordination-number accuracy, mean |first-shell distance
 error| (Å), neighbour-element accuracy (the first-shell element counts equal
 the truth's) and the chosen candidate's round-trip MSE; ``diffusion_all_samples``
 scores every diffusion sample (the spread). Reference round trips of the true
 clusters at the diffusion radius and at the library radius (= the forward crop)
-show what bare clusters cost. Seconds for
+show what bare clusters cost; ``refined_vs_start`` counts the refined candidates whose
+round trip is worse than their starting candidate's, and ``seconds_per_spectrum`` is the
+mean wall time of one whole ``invert`` call (refinement included). Seconds for
 ``--timing-samples`` diffusion samples plus their forward check on one spectrum
 are measured on CPU with ``--threads`` threads.
 
     python benchmarks/inverse.py [--config configs/cu-k-inverse-cpu.yaml] [--model DIR]
-        [--n-val 64] [--samples 16] [--retrieval 3] [--threads 2] [--out runs/inverse-bench.json]
+        [--n-val 64] [--samples 16] [--retrieval 3] [--refine 2] [--threads 2] [--out runs/inverse-bench.json]
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ def _score(picks: list[tuple[int, float, dict, float]], truth: list[tuple[int, f
             "roundtrip_mse_mean": float(np.nanmean(mse)), "roundtrip_mse_median": float(np.nanmedian(mse))}
 
 
+def _directions(positions_a: np.ndarray) -> np.ndarray:
+    """(n - 1, 3) unit vectors from the absorber (row 0, at the origin) to the other atoms."""
+    return positions_a[1:] / np.linalg.norm(positions_a[1:], axis=1, keepdims=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="configs/cu-k-inverse-cpu.yaml")
@@ -53,6 +64,7 @@ def main() -> None:
     parser.add_argument("--n-val", type=int, default=64, help="evenly spaced validation sites (0 = all)")
     parser.add_argument("--samples", type=int, default=16, help="diffusion samples per site (0 = retrieval only)")
     parser.add_argument("--retrieval", type=int, default=3)
+    parser.add_argument("--refine", type=int, default=2, help="best candidates refined per site (0 = none)")
     parser.add_argument("--counts", default="retrieval", choices=("retrieval", "model"),
                         help="atom counts of the diffusion samples: nearest training sites' or the count head's")
     parser.add_argument("--threads", type=int, default=2)
@@ -91,18 +103,35 @@ def main() -> None:
         predicted = predict_clusters(model.forward, structures)
         refs[key] = [fit_roundtrip(energy, val.mu[i], predicted[i]).mse for i in range(len(val))]
 
-    picks: dict[str, list] = {"retrieval": [], "diffusion": [], "combined": [], "diffusion_all_samples": []}
-    truth_all = []
+    picks: dict[str, list] = {"retrieval": [], "diffusion": [], "combined": [], "diffusion_all_samples": [],
+                              "refined": [], "combined_refined": []}
+    truth_all, truth_refined, refined_worse, refined_total = [], [], 0, 0
     started = time.time()
     use_diffusion = args.samples > 0 and model.diffusion is not None
     for i in range(len(val)):
         mu = val.mu[i].astype(np.float64)
         candidates = invert(mu, config.data.element, args.samples if use_diffusion else 0,
-                            n_retrieval=max(args.retrieval, 1), model=model, seed=i, counts=args.counts)
+                            n_retrieval=max(args.retrieval, 1), n_refine=args.refine, model=model, seed=i,
+                            counts=args.counts)
         as_pick = (lambda c: (c.coordination_number, c.first_shell_distance_a, dict(c.neighbours), c.roundtrip_mse))
         nearest_id = model.library.clusters.ids[model.library.nearest(mu, 1)[0][0]]
-        picks["retrieval"].append(as_pick(next(c for c in candidates if c.source_id == nearest_id)))
-        picks["combined"].append(as_pick(candidates[0]))
+        picks["retrieval"].append(as_pick(next(c for c in candidates
+                                               if c.method == "retrieval" and c.source_id == nearest_id)))
+        unrefined = [c for c in candidates if c.method != "refined"]
+        picks["combined"].append(as_pick(unrefined[0]))
+        picks["combined_refined"].append(as_pick(candidates[0]))
+        refined = [c for c in candidates if c.method == "refined"]
+        if refined:
+            picks["refined"].append(as_pick(refined[0]))
+            truth_refined.append(truth[i])
+        for c in refined:
+            # The start: the unrefined candidate of that method and source whose atoms point the same
+            # way (refinement scales distances from the absorber only).
+            start = next(u for u in unrefined if u.method == c.refined_from and u.source_id == c.source_id
+                         and np.array_equal(u.atomic_numbers, c.atomic_numbers)
+                         and np.allclose(_directions(u.positions_a), _directions(c.positions_a), atol=1e-4))
+            refined_total += 1
+            refined_worse += int(c.roundtrip_mse > start.roundtrip_mse)
         diffusion = [c for c in candidates if c.method == "diffusion"]
         if diffusion:
             picks["diffusion"].append(as_pick(diffusion[0]))
@@ -110,7 +139,13 @@ def main() -> None:
             truth_all += [truth[i]] * len(diffusion)
         if (i + 1) % 8 == 0:
             print(f"{i + 1}/{len(val)} sites, {time.time() - started:.0f} s", flush=True)
+    loop_s = time.time() - started
     results = {"retrieval": _score(picks["retrieval"], truth), "combined": _score(picks["combined"], truth)}
+    if picks["refined"]:
+        results["refined"] = _score(picks["refined"], truth_refined)
+        results["combined_refined"] = _score(picks["combined_refined"], truth)
+        results["refined_vs_start"] = {"refined": refined_total, "roundtrip_worse": refined_worse}
+    results["seconds_per_spectrum"] = loop_s / len(val)
     if picks["diffusion"]:
         results["diffusion"] = _score(picks["diffusion"], truth)
         results["diffusion_all_samples"] = _score(picks["diffusion_all_samples"], truth_all)
@@ -120,13 +155,15 @@ def main() -> None:
     timing = None
     if model.diffusion is not None and args.timing_samples:
         mu = val.mu[0].astype(np.float64)
-        invert(mu, config.data.element, 2, n_retrieval=0, model=model)  # warm-up
+        invert(mu, config.data.element, 2, n_retrieval=0, n_refine=0, model=model)  # warm-up
         t0 = time.perf_counter()
-        invert(mu, config.data.element, args.timing_samples, n_retrieval=0, model=model, counts=args.counts)
+        invert(mu, config.data.element, args.timing_samples, n_retrieval=0, n_refine=0, model=model,
+               counts=args.counts)
         timing = time.perf_counter() - t0
     results["seconds_for_samples"] = {"samples": args.timing_samples, "threads": args.threads, "seconds": timing}
     results["setup"] = {"n_val_sites": len(val), "samples_per_site": args.samples if use_diffusion else 0,
-                        "retrieval_k": args.retrieval, "counts": args.counts, "model": model.name, "forward": model.forward.info.name,
+                        "retrieval_k": args.retrieval, "refine_k": args.refine, "counts": args.counts,
+                        "model": model.name, "forward": model.forward.info.name,
                         "wall_s": round(time.time() - started, 1)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))

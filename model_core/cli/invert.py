@@ -3,18 +3,22 @@
 Usage::
 
     xanes-invert SPECTRUM [--group NAME] --element EL [--model NAME_OR_PATH] [--samples N]
-                 [--retrieval K] [--counts retrieval|model] [--seed S] [--device auto|cpu|cuda]
+                 [--retrieval K] [--refine K] [--counts retrieval|model] [--seed S] [--device auto|cpu|cuda]
                  [--out DIR] [--json]
 
 SPECTRUM is anything ``xanes-compare --measured`` reads. It is put on the
 forward model's grid (:mod:`model_core.inverse.spectrum`), N clusters are
 sampled from the diffusion model and the K nearest training sites retrieved,
 every candidate is predicted with the forward model and ranked by its
-round-trip MSE (:func:`model_core.inverse.api.invert`).
+round-trip MSE; the best ``--refine`` K (default 2, 0: none) are refined against
+the spectrum (shell distances, as ``xanes-refine``) into ``"refined"`` candidates,
+scored the same way and ranked with the rest (:func:`model_core.inverse.api.invert`).
 
 Output: a table on stdout, or with ``--json`` one object
 ``{"samples": [{"method", "coordination_number", "first_shell_distance_a",
-"neighbours", "roundtrip_mse", "xyz" (with --out)}, ...], ...}``, best first.
+"neighbours", "roundtrip_mse", "xyz" (with --out)}, ...], ...}``, best first; a
+refined sample also has ``"refined_from"`` (the method it started from) and, when
+that was a retrieval candidate, its ``"source_id"``.
 ``--out DIR`` writes each candidate as extended XYZ, absorber first
 (``NN_<method>.xyz``). Bad input exits with status 2 and one ``error: FILE: problem`` line.
 """
@@ -54,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="clusters sampled from the diffusion model (default 16)")
     parser.add_argument("--retrieval", type=_count, default=3, metavar="K",
                         help="nearest training sites added as candidates (default 3)")
+    parser.add_argument("--refine", type=_count, default=2, metavar="K",
+                        help="best candidates refined against the spectrum (shell distances) and added "
+                             "as 'refined' candidates (default 2; 0: none)")
     parser.add_argument("--counts", choices=("retrieval", "model"), default="retrieval",
                         help="atom counts of the diffusion samples: from the nearest training sites "
                              "(default) or the model's count head")
@@ -78,6 +85,8 @@ def _write_xyz(candidate: Any, path: Path, rank: int) -> None:
                        "coordination_number": candidate.coordination_number,
                        "first_shell_distance_a": candidate.first_shell_distance_a,
                        "source_id": candidate.source_id or "none"})
+    if candidate.refined_from:
+        atoms.info["refined_from"] = candidate.refined_from
     write(str(path), atoms, format="extxyz")
 
 
@@ -101,8 +110,8 @@ def run_invert(args: argparse.Namespace, stdout=None) -> dict[str, Any]:
     model = load_inverse(args.model, element=element, device=args.device)
     spectrum = read_spectrum_on_grid(args.spectrum, model.energy_ev, group=args.group,
                                      edge_offset_ev=model.library.edge_offset_ev)
-    candidates = invert(spectrum, element, args.samples, n_retrieval=args.retrieval, model=model, seed=args.seed,
-                        counts=args.counts)
+    candidates = invert(spectrum, element, args.samples, n_retrieval=args.retrieval, n_refine=args.refine,
+                        model=model, seed=args.seed, counts=args.counts)
     out_dir = None
     if args.out:
         out_dir = Path(args.out)
@@ -120,6 +129,8 @@ def run_invert(args: argparse.Namespace, stdout=None) -> dict[str, Any]:
         }
         if candidate.source_id:
             entry["source_id"] = candidate.source_id
+        if candidate.refined_from:
+            entry["refined_from"] = candidate.refined_from
         if out_dir is not None:
             path = out_dir / f"{rank:02d}_{candidate.method}.xyz"
             try:

@@ -9,9 +9,11 @@ Contract::
 Each :class:`Candidate` is a cluster (absorber first, at the origin), its first
 shell (:func:`model_core.inverse.shells.first_shell`) and its round-trip fit
 (:func:`model_core.inverse.roundtrip.fit_roundtrip`). Methods: ``"diffusion"``
-(samples of the conditional diffusion model) and ``"retrieval"`` (the clusters of
-the nearest training spectra). ``"refined"`` is reserved for candidates refined
-with ``xanes-refine``, which does not exist yet.
+(samples of the conditional diffusion model), ``"retrieval"`` (the clusters of
+the nearest training spectra) and ``"refined"`` (the best ``n_refine`` of those after
+the round-trip ranking, their shell distances refined against the input by
+``xanes-refine``'s refinement, :mod:`model_core.inverse.refined`; scored by the same
+round trip and ranked with the rest).
 
 An inverse bundle is a folder ``resources/models/<name>/`` with ``inverse.json``
 (name, element, edge, kind "inverse", forward model), ``library.npz`` and,
@@ -61,7 +63,9 @@ class Candidate:
         energy_ev: (G,) the model grid, eV relative to the edge.
         roundtrip_mu: (G,) the fitted forward prediction.
         shift_ev / scale: the round-trip fit parameters.
-        source_id: the training site of a retrieval candidate ("" otherwise).
+        source_id: the training site of a retrieval candidate, or of the retrieval
+            candidate a refined one started from ("" otherwise).
+        refined_from: the method of the candidate a refined one started from ("" otherwise).
     """
 
     method: str
@@ -76,6 +80,7 @@ class Candidate:
     shift_ev: float = 0.0
     scale: float = 1.0
     source_id: str = ""
+    refined_from: str = ""
 
     def __post_init__(self) -> None:
         for name in ("atomic_numbers", "positions_a", "energy_ev", "roundtrip_mu"):
@@ -223,9 +228,28 @@ def _diffusion_clusters(model: InverseModel, mu: np.ndarray, n_samples: int, see
     return clusters
 
 
+def _score(model: InverseModel, mu: np.ndarray, proposals: Sequence[tuple[str, np.ndarray, np.ndarray, str, str]]
+           ) -> list[Candidate]:
+    """Candidates of (method, z, positions, source_id, refined_from) proposals: one batched forward
+    prediction, each fitted to ``mu`` by the round trip."""
+    energy = model.energy_ev
+    structures = [cluster_structure(z, pos) for _m, z, pos, _s, _r in proposals]
+    predicted = predict_clusters(model.forward, structures)
+    candidates = []
+    for (method, z, pos, source_id, refined_from), pred in zip(proposals, predicted):
+        fit = fit_roundtrip(energy, mu, pred)
+        shell = first_shell(z, pos)
+        candidates.append(Candidate(
+            method=method, atomic_numbers=z, positions_a=pos, coordination_number=shell.coordination_number,
+            first_shell_distance_a=shell.distance_a, neighbours=shell.neighbours, roundtrip_mse=fit.mse,
+            energy_ev=energy, roundtrip_mu=fit.fitted, shift_ev=fit.shift_ev, scale=fit.scale,
+            source_id=source_id, refined_from=refined_from))
+    return candidates
+
+
 def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 16, *,
-           n_retrieval: int = 3, model: InverseModel | None = None, seed: int = 0,
-           methods: Sequence[str] = ("diffusion", "retrieval"), counts: str = "retrieval") -> tuple[Candidate, ...]:
+           n_retrieval: int = 3, n_refine: int = 2, model: InverseModel | None = None, seed: int = 0,
+           methods: Sequence[str] = METHODS, counts: str = "retrieval") -> tuple[Candidate, ...]:
     """Candidate clusters for a spectrum, best round trip first.
 
     Args:
@@ -233,9 +257,12 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
         element: absorbing element.
         n_samples: diffusion samples (skipped when the bundle has no diffusion model).
         n_retrieval: nearest training sites added as retrieval candidates.
+        n_refine: the best candidates (by round trip) refined into "refined" candidates
+            (:func:`model_core.inverse.refined.refine_cluster`), added to the ranking; one
+            the refinement cannot move adds none.
         model: a loaded bundle (default: the shipped one for ``element``).
         seed: seed of the diffusion sampler.
-        methods: which candidate sources to use.
+        methods: which candidate sources to use ("refined" refines those of the others).
         counts: where the diffusion samples' atom counts come from: "retrieval" (the
             counts of the 8 nearest training spectra's clusters) or "model" (the
             diffusion model's count head).
@@ -243,6 +270,8 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
     Raises:
         ValueError: wrong grid length, unknown method, or no bundle for the element.
     """
+    from model_core.inverse.refined import refine_cluster
+
     if counts not in COUNT_SOURCES:
         raise ValueError(f"counts must be one of {COUNT_SOURCES}, got {counts!r}")
     unknown = set(methods) - set(METHODS)
@@ -253,27 +282,24 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
     energy = model.energy_ev
     if mu.shape != energy.shape:
         raise ValueError(f"the spectrum has {mu.size} points, the model grid {energy.size}")
-    proposals: list[tuple[str, np.ndarray, np.ndarray, str]] = []
+    proposals: list[tuple[str, np.ndarray, np.ndarray, str, str]] = []
     if "retrieval" in methods and n_retrieval > 0:
         rows, _distance = model.library.nearest(mu, n_retrieval)
         clusters = model.library.clusters
         for row in rows:
             n = int((clusters.z[row] > 0).sum())
             proposals.append(("retrieval", clusters.z[row, :n].astype(np.int64),
-                              clusters.pos[row, :n].astype(np.float64), str(clusters.ids[row])))
+                              clusters.pos[row, :n].astype(np.float64), str(clusters.ids[row]), ""))
     if "diffusion" in methods and model.diffusion is not None and n_samples > 0:
-        proposals += [("diffusion", z, pos, "") for z, pos in _diffusion_clusters(model, mu, n_samples, seed, counts)]
+        proposals += [("diffusion", z, pos, "", "")
+                      for z, pos in _diffusion_clusters(model, mu, n_samples, seed, counts)]
     if not proposals:
         return ()
-    structures = [cluster_structure(z, pos) for _m, z, pos, _s in proposals]
-    predicted = predict_clusters(model.forward, structures)
-    candidates = []
-    for (method, z, pos, source_id), pred in zip(proposals, predicted):
-        fit = fit_roundtrip(energy, mu, pred)
-        shell = first_shell(z, pos)
-        candidates.append(Candidate(
-            method=method, atomic_numbers=z, positions_a=pos, coordination_number=shell.coordination_number,
-            first_shell_distance_a=shell.distance_a, neighbours=shell.neighbours, roundtrip_mse=fit.mse,
-            energy_ev=energy, roundtrip_mu=fit.fitted, shift_ev=fit.shift_ev, scale=fit.scale,
-            source_id=source_id))
-    return tuple(sorted(candidates, key=lambda c: c.roundtrip_mse))
+    candidates = sorted(_score(model, mu, proposals), key=lambda c: c.roundtrip_mse)
+    if "refined" in methods and n_refine > 0:
+        refined = [(c, refine_cluster(model.forward, c.atomic_numbers, c.positions_a, energy, mu, element))
+                   for c in candidates[:n_refine]]
+        proposals = [("refined", c.atomic_numbers, pos, c.source_id, c.method) for c, pos in refined if pos is not None]
+        if proposals:
+            candidates = sorted(candidates + _score(model, mu, proposals), key=lambda c: c.roundtrip_mse)
+    return tuple(candidates)

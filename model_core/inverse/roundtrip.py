@@ -21,7 +21,10 @@ import numpy as np
 
 from model_core.types import Structure
 
-__all__ = ["RoundTrip", "fit_roundtrip", "predict_clusters"]
+__all__ = ["ROUNDTRIP_MAX_SHIFT_EV", "RoundTrip", "fit_roundtrip", "predict_clusters"]
+
+#: The largest rigid shift of the round-trip fit, eV.
+ROUNDTRIP_MAX_SHIFT_EV = 3.0
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class RoundTrip:
 
 
 def fit_roundtrip(energy_ev: np.ndarray, target: np.ndarray, predicted: np.ndarray, *,
-                  max_shift_ev: float = 3.0, step_ev: float = 0.1,
+                  max_shift_ev: float = ROUNDTRIP_MAX_SHIFT_EV, step_ev: float = 0.1,
                   scale_range: tuple[float, float] = (0.8, 1.25)) -> RoundTrip:
     """Fit (G,) ``predicted`` to (G,) ``target`` on (G,) ``energy_ev`` (see the module docstring)."""
     energy = np.asarray(energy_ev, dtype=np.float64)

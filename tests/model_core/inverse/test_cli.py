@@ -1,4 +1,6 @@
-"""``xanes-invert`` on small files with a tiny bundle written by the test; invert() and the registry."""
+"""``xanes-invert`` on small files with a tiny bundle written by the test; invert() and the registry.
+
+Without refinement (``--refine 0``): the refined candidates are tested in test_refined.py."""
 
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ def bundle(tmp_path_factory):
 def test_json_contract_and_xyz_files(bundle, tmp_path, capsys):
     xmu = _write_xmu(tmp_path / "xmu.dat")
     out = tmp_path / "candidates"
-    assert main([str(xmu), "--element", "Cu", "--model", str(bundle), "--samples", "3", "--out", str(out),
-                 "--json"]) == 0
+    assert main([str(xmu), "--element", "Cu", "--model", str(bundle), "--samples", "3", "--refine", "0",
+                 "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     samples = result["samples"]
     assert len(samples) == 3 + 3 and {s["method"] for s in samples} == {"diffusion", "retrieval"}
@@ -44,7 +46,7 @@ def test_json_contract_and_xyz_files(bundle, tmp_path, capsys):
 
 def test_table_output_without_json(bundle, tmp_path, capsys):
     assert main([str(_write_xmu(tmp_path / "xmu.dat")), "--element", "Cu", "--model", str(bundle),
-                 "--samples", "0", "--retrieval", "2"]) == 0
+                 "--samples", "0", "--retrieval", "2", "--refine", "0"]) == 0
     lines = [l for l in capsys.readouterr().out.splitlines() if not l.startswith("#")]
     assert lines[0] == "rank,method,coordination_number,first_shell_distance_a,neighbours,roundtrip_mse"
     assert len(lines) == 3 and lines[1].startswith("1,retrieval,4,")
@@ -76,7 +78,7 @@ def test_wrong_element_or_model_is_one_line(bundle, tmp_path, capsys):
 
 def test_invert_api_returns_frozen_candidates_best_first(bundle):
     model = load_inverse(str(bundle), element="Cu")
-    candidates = invert(planted_spectrum(0), "Cu", 2, n_retrieval=2, model=model)
+    candidates = invert(planted_spectrum(0), "Cu", 2, n_retrieval=2, n_refine=0, model=model)
     assert len(candidates) == 4 and all(isinstance(c, Candidate) for c in candidates)
     assert [c.roundtrip_mse for c in candidates] == sorted(c.roundtrip_mse for c in candidates)
     best_retrieval = next(c for c in candidates if c.method == "retrieval")
