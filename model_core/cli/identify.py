@@ -35,6 +35,8 @@ import json
 import sys
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from model_core.cli.common import CliError, fail, join_negative_values, nonnegative_ev, require_paths
 # One parser of LO,HI windows and one JSON cleaner for every CLI.
 from model_core.cli.compare import _json_safe, _window
@@ -207,6 +209,11 @@ def run_identify(args: argparse.Namespace, predictor_factory: PredictorFactory |
     warnings = list(measured.warnings) + list(norm.warnings)
     if not predictor.info.trained:
         warnings.append(f"model {predictor.info.name} is UNTRAINED: the ranking is not meaningful")
+    foreign = [row.candidate.path for row in ranking
+               if row.candidate.domain_score is not None and np.any(row.candidate.domain_score > 1)]
+    if foreign:
+        warnings.append(f"outside model {predictor.info.name}'s training domain (domain_score > 1), "
+                        f"their spectra are extrapolation: {', '.join(foreign)}")
     summary: dict[str, Any] = {
         "measured": str(args.measured), "group": measured.group, "element": element,
         "model": predictor.info.name, "e0": norm.e0, "calibration": calibration.to_dict(),

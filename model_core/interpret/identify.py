@@ -85,6 +85,8 @@ class RankedCandidate:
             "e0_predicted": self.candidate.spectrum.e0_ev, "base_ev": self.base_ev,
             "sites": [int(i) for i in self.candidate.site_indices],
             "cached": self.candidate.cached,
+            "domain_score": (None if self.candidate.domain_score is None
+                             else [float(v) for v in self.candidate.domain_score]),
         }
 
 

@@ -50,6 +50,9 @@ class Candidate:
         site_indices: (M,) predicted sites.
         weights: (M,) their multiplicities.
         cached: whether the prediction came from a library cache.
+        domain_score: (M,) each predicted site's distance to the model's training data
+            (> 1: outside its domain), or None when the model has no domain index. With
+            members it is the first member's, which is what the index is built on.
     """
 
     path: str
@@ -59,6 +62,7 @@ class Candidate:
     site_indices: np.ndarray
     weights: np.ndarray
     cached: bool = False
+    domain_score: np.ndarray | None = None
 
 
 def _is_structure_file(path: Path) -> bool:
@@ -130,8 +134,10 @@ def _load_cached(file: Path, path: str, name: str) -> Candidate | None:
             e0 = float(data["e0_ev"])
             spectrum = Spectrum(data["energy_ev"], data["mu"], label=name, energy_reference="edge",
                                 e0_ev=e0 if math.isfinite(e0) else None)
+            score = data["domain_score"] if "domain_score" in data.files else None
             return Candidate(path=path, name=name, spectrum=spectrum, members=data["members"],
-                             site_indices=data["site_indices"], weights=data["weights"], cached=True)
+                             site_indices=data["site_indices"], weights=data["weights"], cached=True,
+                             domain_score=score)
     except (OSError, KeyError, ValueError):
         return None  # an unreadable entry is predicted again and overwritten
 
@@ -142,7 +148,8 @@ def _save_cached(file: Path, candidate: Candidate) -> None:
     e0 = candidate.spectrum.e0_ev
     np.savez(temporary, energy_ev=candidate.spectrum.energy_ev, mu=candidate.spectrum.mu,
              e0_ev=np.nan if e0 is None else e0, members=candidate.members,
-             site_indices=candidate.site_indices, weights=candidate.weights)
+             site_indices=candidate.site_indices, weights=candidate.weights,
+             **({} if candidate.domain_score is None else {"domain_score": candidate.domain_score}))
     os.replace(temporary, file)
 
 
@@ -202,7 +209,8 @@ def predict_candidate(predictor: Any, path: str, element: str, *, members: Seque
     g = len(spectrum.energy_ev)
     candidate = Candidate(path=path, name=name, spectrum=spectrum,
                           members=np.array(per_member).reshape(len(per_member), g),
-                          site_indices=prediction.site_indices, weights=prediction.weights)
+                          site_indices=prediction.site_indices, weights=prediction.weights,
+                          domain_score=prediction.domain_score)
     if cache_file is not None:
         try:
             _save_cached(cache_file, candidate)

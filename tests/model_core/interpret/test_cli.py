@@ -145,3 +145,14 @@ def test_identify_accepts_a_negative_window_as_a_separate_word(files, capsys) ->
     code = identify.main(_identify(files, "--json", "--window", "-20,80"))
     assert code == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ranking"]
+
+
+def test_identify_json_carries_each_candidates_domain_score(shared_dir, capsys) -> None:
+    # The shipped model has a domain index: every ranked candidate reports its sites' scores.
+    root = Path(__file__).resolve().parents[3]
+    measured = shared_dir / "data" / "measured" / "Cu" / "cu_metal_rt.xdi"
+    code = identify.main([str(measured), "--candidates", str(root / "resources" / "structures" / "Cu.cif"),
+                          str(root / "resources" / "structures" / "Cu2O.cif"), "--json", "--device", "cpu"])
+    assert code == 0
+    ranking = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ranking"]
+    assert all(isinstance(row["domain_score"], list) and row["domain_score"] for row in ranking)
