@@ -268,12 +268,7 @@ def add_entries(path: str | Path, out: str | Path, entries: Mapping[str, Any]) -
         CheckpointError: ``path`` is not a readable checkpoint.
     """
     path, out = Path(path), Path(out)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
+    data = _load_dict(path)
     checkpoint_from_dict(data, str(path))
     data.update(entries)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -290,10 +285,18 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         CheckpointError: when the file is missing, corrupt or not a checkpoint.
     """
     path = Path(path)
+    return checkpoint_from_dict(_load_dict(path), str(path))
+
+
+def _load_dict(path: Path) -> Any:
+    """The raw checkpoint dict of ``path`` (``torch.load(weights_only=True)``).
+
+    Raises:
+        CheckpointError: when the file is missing or cannot be unpickled.
+    """
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
-    return checkpoint_from_dict(data, str(path))

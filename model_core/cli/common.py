@@ -171,3 +171,17 @@ def nonnegative_ev(option: str, expects: str = "eV"):
 
     return parse
 
+
+def int_at_least(minimum: int):
+    """An argparse ``type`` for a whole number >= ``minimum`` (one message for both problems)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+

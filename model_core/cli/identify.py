@@ -37,7 +37,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from model_core.cli.common import CliError, fail, join_negative_values, nonnegative_ev, require_paths
+from model_core.cli.common import (CliError, fail, int_at_least, join_negative_values, nonnegative_ev,
+                                   require_paths)
 # One parser of LO,HI windows and one JSON cleaner for every CLI.
 from model_core.cli.compare import _json_safe, _window
 
@@ -46,14 +47,7 @@ _CSV_COLUMNS = ("rank", "structure", "score", "confidence", "shift_ev", "broaden
                 "mse", "pearson_r", "pearson_r_deriv", "cosine")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+_positive_int = int_at_least(1)
 
 
 _tolerance = nonnegative_ev("--shift-tolerance")

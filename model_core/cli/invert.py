@@ -32,17 +32,10 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from model_core.cli.common import CliError, fail
+from model_core.cli.common import CliError, fail, int_at_least
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from exc
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+_count = int_at_least(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
