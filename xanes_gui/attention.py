@@ -248,7 +248,8 @@ class AttentionPanel(QWidget):
         lo, hi = self.plots.visible_energy_range()
         site = int(self._prediction.site_indices[index])
         grid = self._prediction.site_spectrum(index).energy_ev
-        curve = next((c for c in self.plots.curves if c.site_index == site and len(c.energy)), None)
+        curve = next((c for c in self.plots.curves if c.kind == "prediction" and c.site == site and len(c.energy)),
+                     None)
         offset = float(curve.energy[0] - grid[0]) if curve is not None else 0.0
         return lo - offset, hi - offset
 
