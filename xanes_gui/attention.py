@@ -129,8 +129,8 @@ class AttentionPanel(QWidget):
                                               "Attribution"])
         self.table.horizontalHeaderItem(5).setToolTip("Weight over its uniform share (1 = uniform attention)")
         self.table.horizontalHeaderItem(6).setToolTip(
-            "Occlusion: RMS change of the ensemble-mean μ over the whole grid when the atom is removed "
-            "from the graph (normalized μ); press Attribution")
+            "Occlusion: RMS change of the ensemble-mean μ over the window (the whole grid, or the plot's "
+            "visible range) when the atom is removed from the graph (normalized μ); press Attribution")
         self.attribution_button = QPushButton("Attribution", self)
         self.attribution_button.setToolTip("How much removing each neighbour changes the prediction (seconds)")
         self.cancel_button = QPushButton("Cancel", self)
