@@ -179,12 +179,16 @@ class AttentionPanel(QWidget):
         self.attribution_button.clicked.connect(self.run_attribution)
         self.cancel_button.clicked.connect(self._cancel_attribution)
         self.site_combo.currentIndexChanged.connect(self._on_site_combo)
-        self.color_check.toggled.connect(
-            lambda on: state.view.set_view(color_mode="attention" if on else "element"))
+        self.color_check.toggled.connect(self._on_color_check)
         state.predictions.predictionReady.connect(self._on_prediction)
         state.structures.currentStructureChanged.connect(self._on_current)
         state.view.viewSettingsChanged.connect(self._on_view)
         state.attributions.attributionReady.connect(lambda *_: self._refresh())
+
+    def _on_color_check(self, on: bool) -> None:
+        # Unchecked by _on_view when another colour mode (attribution) was chosen: keep that one.
+        if not self._updating:
+            self.state.view.set_view(color_mode="attention" if on else "element")
 
     def _on_current(self, doc_id: str) -> None:
         self._show(self.state.predictions.shown_prediction(doc_id) if doc_id else None)

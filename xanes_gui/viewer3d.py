@@ -218,7 +218,8 @@ class StructureView(QWidget):
         self._set_view_option(supercell=tuple(s.value() for s in self.repeat_spins))
 
     def _on_view_settings(self, view, rebuild: bool = True) -> None:
-        if view.color_mode == "attribution" != self._color_mode and self.attribution_values() is None:
+        switched_to_attribution = view.color_mode == "attribution" and self._color_mode != "attribution"
+        if switched_to_attribution and self.attribution_values() is None:
             self.state.messages.status(ATTRIBUTION_HINT)
         self._color_mode = view.color_mode
         self._syncing = True

@@ -182,7 +182,11 @@ def test_attribution_colour_mode_uses_the_stored_attribution(qtbot, window, tmp_
     open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
     statuses = []
     state.messages.statusMessage.connect(statuses.append)
+    window.attention_panel.color_check.setChecked(True)
+    assert state.view.settings.color_mode == "attention"
     state.view.set_view(color_mode="attribution")
+    assert state.view.settings.color_mode == "attribution"  # the panel's unchecked box does not reset it
+    assert not window.attention_panel.color_check.isChecked()
     assert statuses.count(ATTRIBUTION_HINT) == 1
     assert view.color_combo.currentData() == "attribution"
     np.testing.assert_allclose(view.atom_colors(), np.tile(NO_VALUE_COLOR, (5, 1)))
