@@ -6,8 +6,11 @@ neighbours (element, distance, weight) taken from
 share (1 = what uniform attention gives, dashed line) with the first shell's total,
 so that near-uniform attention reads as such rather than as importance; choosing
 "Colour atoms by attention" recolours the 3-D view (see :mod:`xanes_gui.viewer3d`).
-"Attribution" runs the occlusion attribution of the site over the whole grid in a
-worker (``Backend.site_attribution``) and adds each neighbour's value to the table.
+"Attribution" runs the occlusion attribution of the site in a worker
+(``Backend.site_attribution``) over the whole grid, or over the spectra plot's visible
+energy range when "Attribution window" is checked; the result is kept in
+``state.attributions`` (the 3-D view colours atoms by it) and each neighbour's value
+is added to the table.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
 from model_core.trust.attribution import FirstShell, first_shell, relative_attention
 from model_core.types import Prediction, SiteAttention, Structure
 from xanes_gui.elements import color_hex
+from xanes_gui.plots import SpectraPlots
 from xanes_gui.sitetable import fit_columns
 from xanes_gui.state import AppState
 from xanes_gui.state.interpret import _with_predictor
@@ -91,9 +95,10 @@ def label_stride(label_widths_px: Sequence[float], spacing_px: float, gap_px: fl
 class AttentionPanel(QWidget):
     """Bar chart + table of the top neighbours of one predicted site."""
 
-    def __init__(self, state: AppState, parent=None) -> None:
+    def __init__(self, state: AppState, parent=None, plots: SpectraPlots | None = None) -> None:
         super().__init__(parent)
         self.state = state
+        self.plots = plots
         self.site_combo = QComboBox(self)
         self.color_check = QCheckBox("Colour atoms by attention", self)
         self.info = QLabel("Predict to see which neighbours the model attends to.", self)
@@ -124,12 +129,19 @@ class AttentionPanel(QWidget):
                                               "Attribution"])
         self.table.horizontalHeaderItem(5).setToolTip("Weight over its uniform share (1 = uniform attention)")
         self.table.horizontalHeaderItem(6).setToolTip(
-            "Occlusion: RMS change of the ensemble-mean μ over the whole grid when the atom is removed "
-            "from the graph (normalized μ); press Attribution")
+            "Occlusion: RMS change of the ensemble-mean μ over the window (the whole grid, or the plot's "
+            "visible range) when the atom is removed from the graph (normalized μ); press Attribution")
         self.attribution_button = QPushButton("Attribution", self)
         self.attribution_button.setToolTip("How much removing each neighbour changes the prediction (seconds)")
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setEnabled(False)
+        # Short text: the panel must fit a narrow dock.
+        self.window_check = QCheckBox("Window: plot's range", self)
+        self.window_check.setToolTip("Attribution window: the spectra plot's visible energy range "
+                                     "(unchecked: the model's whole energy grid)")
+        self.window_check.setEnabled(plots is not None)
+        self.window_label = QLabel("", self)
+        self.window_label.setWordWrap(True)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         fit_columns(self.table.horizontalHeader())
@@ -143,6 +155,9 @@ class AttentionPanel(QWidget):
         actions.addWidget(self.attribution_button)
         actions.addWidget(self.cancel_button)
         actions.addStretch(1)
+        window_row = QHBoxLayout()
+        window_row.addWidget(self.window_check)
+        window_row.addWidget(self.window_label, 1)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.chart)
         splitter.addWidget(self.table)
@@ -151,6 +166,7 @@ class AttentionPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
         layout.addLayout(actions)
+        layout.addLayout(window_row)
         layout.addWidget(self.info)
         layout.addWidget(self.shell_label)
         layout.addWidget(splitter, 1)
@@ -158,18 +174,21 @@ class AttentionPanel(QWidget):
         self._prediction: Prediction | None = None
         self._updating = False
         self.neighbours: list[Neighbour] = []
-        #: (structure id, model, site) -> {(atom index, image): attribution} of the attributions done.
-        self.attributions: dict[tuple[str, str, int], dict[tuple[int, tuple[int, int, int]], float]] = {}
         self._predictors: dict[tuple[str, str], object] = {}
         self._latest = LatestWins(state.tasks)
         self.attribution_button.clicked.connect(self.run_attribution)
         self.cancel_button.clicked.connect(self._cancel_attribution)
         self.site_combo.currentIndexChanged.connect(self._on_site_combo)
-        self.color_check.toggled.connect(
-            lambda on: state.view.set_view(color_mode="attention" if on else "element"))
+        self.color_check.toggled.connect(self._on_color_check)
         state.predictions.predictionReady.connect(self._on_prediction)
         state.structures.currentStructureChanged.connect(self._on_current)
         state.view.viewSettingsChanged.connect(self._on_view)
+        state.attributions.attributionReady.connect(lambda *_: self._refresh())
+
+    def _on_color_check(self, on: bool) -> None:
+        # Unchecked by _on_view when another colour mode (attribution) was chosen: keep that one.
+        if not self._updating:
+            self.state.view.set_view(color_mode="attention" if on else "element")
 
     def _on_current(self, doc_id: str) -> None:
         self._show(self.state.predictions.shown_prediction(doc_id) if doc_id else None)
@@ -210,17 +229,14 @@ class AttentionPanel(QWidget):
             return None
         site, device = int(self.site_combo.itemData(index)), self.state.predictions.device
         key = (prediction.model_name, device)
+        window_ev = self.plot_window_ev(index) if self.window_check.isChecked() else None
         task = Task(_with_predictor, self.state.backend, self._predictors.get(key), prediction.model_name, device,
-                    self.state.backend.site_attribution, doc.structure, site)
+                    self.state.backend.site_attribution, doc.structure, site, window_ev)
 
-        def succeeded(result, where=(doc.id, prediction.model_name, site)) -> None:
+        def succeeded(result, doc_id=doc.id, model_name=prediction.model_name) -> None:
             self._predictors[key] = result["predictor"]
-            found = result["result"]
-            self.attributions[where] = {
-                (int(i), tuple(int(v) for v in image)): float(a)
-                for i, image, a in zip(found.atom_index, found.image, found.attribution)}
+            self.state.attributions.put(doc_id, model_name, result["result"])
             self.state.messages.status(f"Attribution of site {site} done")
-            self._refresh()
 
         self._latest.start(task, "attribution", succeeded=succeeded,
                            failed=lambda message: self.state.messages.error(f"Attribution failed: {message}"),
@@ -229,6 +245,22 @@ class AttentionPanel(QWidget):
         self._set_running(True)
         self.state.messages.status(f"Attribution of site {site} (one prediction per neighbour)…")
         return task
+
+    def plot_window_ev(self, index: int) -> tuple[float, float] | None:
+        """The spectra plot's visible energy range in eV relative to the edge of site ``index``.
+
+        The plot shows E − E0, or absolute energies (the site's E0, or a measured E0,
+        plus any alignment shift); the site's curve tells which offset was added.
+        """
+        if self.plots is None or self._prediction is None:
+            return None
+        lo, hi = self.plots.visible_energy_range()
+        site = int(self._prediction.site_indices[index])
+        grid = self._prediction.site_spectrum(index).energy_ev
+        curve = next((c for c in self.plots.curves if c.kind == "prediction" and c.site == site and len(c.energy)),
+                     None)
+        offset = float(curve.energy[0] - grid[0]) if curve is not None else 0.0
+        return lo - offset, hi - offset
 
     def _cancel_attribution(self) -> None:
         task = self._latest.running("attribution")
@@ -281,8 +313,13 @@ class AttentionPanel(QWidget):
             self.chart.setXRange(-0.6, len(x) - 0.4, padding=0)
             # The uniform line stays in view even when every bar is below it.
             self.chart.setYRange(0, max(max(heights), 1.0) * 1.1, padding=0)
-        attributed = self.attributions.get(
-            (doc.id, prediction.model_name, int(self.site_combo.itemData(index))), {}) if self.neighbours else {}
+        result = self.state.attributions.get(doc.id, prediction.model_name, int(self.site_combo.itemData(index))) \
+            if self.neighbours else None
+        attributed = {} if result is None else {
+            (int(i), tuple(int(v) for v in image)): float(a)
+            for i, image, a in zip(result.atom_index, result.image, result.attribution)}
+        self.window_label.setText("" if result is None else
+                                  "window {:g}…{:g} eV (E − E0)".format(*result.window_ev))
         self.table.setRowCount(len(self.neighbours))
         for row, n in enumerate(self.neighbours):
             value = attributed.get((n.atom_index, n.image))

@@ -110,7 +110,7 @@ class MainWindow(QMainWindow):
         self.site_panel = SitePanel(state, self)
         self.model_panel = ModelPanel(state, self)
         self.curve_list = CurveList(self)
-        self.attention_panel = AttentionPanel(state, self)
+        self.attention_panel = AttentionPanel(state, self, plots=self.plots)
         self.message_log = MessageLog(self)
         self.measured_panel = MeasuredPanel(state, self)
         self.feff_dialog = None

@@ -333,6 +333,11 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
             plot.enableAutoRange(axis="y")
         self.panels[0].setXRange(lo, hi, padding=0.02)
 
+    def visible_energy_range(self) -> tuple[float, float]:
+        """The energies (lo, hi) the panels show now, in the plot's own axis (see :meth:`set_reference`)."""
+        (lo, hi), _ = self.panels[0].getViewBox().viewRange()
+        return float(lo), float(hi)
+
     def set_hidden(self, hidden: frozenset[str]) -> None:
         """Change which curves are drawn."""
         self.set_curves(self._curves, hidden)

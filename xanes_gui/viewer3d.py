@@ -27,6 +27,11 @@ from xanes_gui.state import AppState, StructureDoc
 HIGHLIGHT_SCALE = 1.3
 HIGHLIGHT_COLOR = (1.0, 0.8, 0.0, 0.45)
 ATTENTION_COLORMAP = "viridis"
+#: Atoms without a value in the attention or attribution colouring.
+NO_VALUE_COLOR = (0.75, 0.75, 0.75, 1.0)
+#: Legend title per value colouring.
+LEGEND_TITLES = {"attention": "attention", "attribution": "attribution"}
+ATTRIBUTION_HINT = "Compute the attribution in the Attention panel first"
 #: Smooth (antialiased) bond lines only up to this many bonds: software
 #: renderers draw smooth lines several times slower than plain ones.
 SMOOTH_BONDS_MAX = 5000
@@ -93,7 +98,7 @@ class AtomGLView(gl.GLViewWidget):
 
 
 class GradientLegend(QWidget):
-    """A small vertical colour bar with min/max labels (attention colouring)."""
+    """A small vertical colour bar with min/max labels (attention or attribution colouring)."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -103,8 +108,10 @@ class GradientLegend(QWidget):
         self._range = (0.0, 1.0)
         self.title = "attention"
 
-    def set_range(self, low: float, high: float) -> None:
+    def set_range(self, low: float, high: float, title: str | None = None) -> None:
         self._range = (float(low), float(high))
+        if title is not None:
+            self.title = title
         self.update()
 
     def paintEvent(self, _event) -> None:  # noqa: N802 - Qt API
@@ -139,9 +146,11 @@ class StructureView(QWidget):
         self.bonds_check = QCheckBox("Bonds", self)
         self.cell_check = QCheckBox("Cell", self)
         self.color_combo = QComboBox(self)
-        self.color_combo.setToolTip("Colour atoms by element or by the model's attention")
+        self.color_combo.setToolTip("Colour atoms by element, by the model's attention or by the attribution "
+                                    "computed in the Attention panel")
         self.color_combo.addItem("Elements", "element")
         self.color_combo.addItem("Attention", "attention")
+        self.color_combo.addItem("Attribution", "attribution")
         self.repeat_spins = []
         # A tool bar, not a row layout: in a narrow column the controls that do
         # not fit go behind its extension button instead of widening the view,
@@ -180,6 +189,7 @@ class StructureView(QWidget):
         self._built_repeats: tuple[int, int, int] = (1, 1, 1)
         self._geometry: SceneGeometry | None = None
         self._syncing = False
+        self._color_mode = ""  # the colour mode last applied: the hint comes once per switch
         self.reset_button.clicked.connect(self.reset_view)
         self.bonds_check.toggled.connect(lambda on: self._set_view_option(show_bonds=on))
         self.cell_check.toggled.connect(lambda on: self._set_view_option(show_cell=on))
@@ -194,6 +204,8 @@ class StructureView(QWidget):
         state.view.viewSettingsChanged.connect(self._on_view_settings)
         state.predictions.predictionReady.connect(
             lambda doc_id, _p: doc_id == state.structures.current_id and self._update_colors())
+        state.attributions.attributionReady.connect(
+            lambda doc_id, *_: doc_id == state.structures.current_id and self._update_colors())
         self._on_view_settings(state.view.settings, rebuild=False)
         self._on_current(state.structures.current_id)
 
@@ -206,6 +218,10 @@ class StructureView(QWidget):
         self._set_view_option(supercell=tuple(s.value() for s in self.repeat_spins))
 
     def _on_view_settings(self, view, rebuild: bool = True) -> None:
+        switched_to_attribution = view.color_mode == "attribution" and self._color_mode != "attribution"
+        if switched_to_attribution and self.attribution_values() is None:
+            self.state.messages.status(ATTRIBUTION_HINT)
+        self._color_mode = view.color_mode
         self._syncing = True
         try:
             self.bonds_check.setChecked(view.show_bonds)
@@ -277,30 +293,57 @@ class StructureView(QWidget):
         """(D, 4) colours of the displayed atoms for the current colour mode."""
         geometry, doc = self._geometry, self._doc
         assert geometry is not None and doc is not None
-        if self.state.view.settings.color_mode != "attention":
+        mode = self.state.view.settings.color_mode
+        if mode not in LEGEND_TITLES:
             self.legend.setVisible(False)
             return geometry.colors
-        weights = self.attention_weights()
+        values = self.attention_weights() if mode == "attention" else self.attribution_values()
         self.legend.setVisible(True)
-        if weights is None:
-            self.legend.set_range(0, 0)
-            return np.tile(np.array([[0.75, 0.75, 0.75, 1.0]], dtype=np.float32), (len(geometry.positions), 1))
-        high = float(weights.max()) or 1.0
-        self.legend.set_range(0.0, high)
+        grey = np.tile(np.array([NO_VALUE_COLOR], dtype=np.float32), (len(geometry.positions), 1))
+        known = None if values is None else np.isfinite(values)
+        if values is None or not known.any():
+            self.legend.set_range(0, 0, LEGEND_TITLES[mode])
+            return grey
+        high = float(values[known].max()) or 1.0
+        self.legend.set_range(0.0, high, LEGEND_TITLES[mode])
         cmap = pg.colormap.get(ATTENTION_COLORMAP)
-        colors = cmap.map(weights[geometry.atom_index] / high, mode="float").astype(np.float32)
-        return colors
+        shown = values[geometry.atom_index]
+        has_value = np.isfinite(shown)
+        grey[has_value] = cmap.map(shown[has_value] / high, mode="float").astype(np.float32)
+        return grey
 
-    def attention_weights(self) -> np.ndarray | None:
-        """(N,) attention per original atom for the chosen site of the shown prediction."""
+    def _chosen_site(self) -> tuple[Prediction, int] | None:
+        """The shown prediction and the position in it of the chosen site (the first one by default)."""
         doc = self._doc
         prediction: Prediction | None = self.state.predictions.shown_prediction(doc.id) if doc else None
-        if doc is None or prediction is None or not prediction.attention:
+        if prediction is None or not len(prediction.site_indices):
             return None
         sites = [int(i) for i in prediction.site_indices]
         wanted = self.state.view.settings.attention_site
-        k = sites.index(wanted) if wanted in sites else 0
-        return prediction.attention[k].per_atom(doc.structure.n_atoms)
+        return prediction, sites.index(wanted) if wanted in sites else 0
+
+    def attention_weights(self) -> np.ndarray | None:
+        """(N,) attention per original atom for the chosen site of the shown prediction."""
+        chosen = self._chosen_site()
+        if chosen is None or not chosen[0].attention:
+            return None
+        prediction, k = chosen
+        return prediction.attention[k].per_atom(self._doc.structure.n_atoms)
+
+    def attribution_values(self) -> np.ndarray | None:
+        """(N,) stored attribution per original atom for the chosen site (summed over periodic
+        images; NaN for atoms outside the site's graph and for the absorber), None when none was computed."""
+        chosen = self._chosen_site()
+        if chosen is None:
+            return None
+        prediction, k = chosen
+        result = self.state.attributions.get(self._doc.id, prediction.model_name, int(prediction.site_indices[k]))
+        if result is None:
+            return None
+        n_atoms = self._doc.structure.n_atoms
+        values = result.per_atom(n_atoms)
+        values[~np.isin(np.arange(n_atoms), result.atom_index)] = np.nan
+        return values
 
     def _update_colors(self) -> None:
         geometry = self._geometry

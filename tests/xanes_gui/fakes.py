@@ -81,6 +81,23 @@ class FakePredictor:
                              distance=d[nodes], weight=weight)
 
 
+def fake_site_attribution(calls: list | None = None):
+    """A ``Backend.site_attribution`` double: every other atom (image 0) gets 1 / distance;
+    each call's (predictor, site, window_ev) is appended to ``calls``."""
+    from model_core.trust.attribution import SiteAttribution
+
+    def attribution(predictor, structure: Structure, site: int, window_ev=None) -> SiteAttribution:
+        if calls is not None:
+            calls.append((predictor, site, window_ev))
+        d = np.linalg.norm(structure.positions - structure.positions[site], axis=1)
+        others = np.flatnonzero(np.arange(structure.n_atoms) != site)
+        window = (float(GRID[0]), float(GRID[-1])) if window_ev is None else tuple(map(float, window_ev))
+        return SiteAttribution(site, others, np.zeros((len(others), 3), dtype=int), structure.atomic_numbers[others],
+                               d[others], 1.0 / d[others], np.zeros(len(others)), np.ones(len(others)), window)
+
+    return attribution
+
+
 def simple_read(path) -> Structure:
     """Tiny XYZ reader (symbols only) raising ValueError naming the file, like model_core.io."""
     from pathlib import Path

@@ -119,29 +119,93 @@ def test_uniform_attention_reads_as_uniform():
     assert "(1.00× uniform)" in first_shell_text(first_shell(attention))
 
 
-def test_attribution_button_fills_the_table(qtbot, window, tmp_path):
+def _with_fake_attribution(window, calls=None):
     from dataclasses import replace
 
-    from model_core.trust.attribution import SiteAttribution
+    from tests.xanes_gui.fakes import fake_site_attribution
 
+    window.state.backend = replace(window.state.backend, site_attribution=fake_site_attribution(calls))
+
+
+def _attribute(qtbot, panel):
+    with qtbot.waitSignal(panel.state.attributions.attributionReady, timeout=10000):
+        panel.attribution_button.click()
+    qtbot.waitUntil(panel.attribution_button.isEnabled)
+
+
+def test_attribution_button_fills_the_table(qtbot, window, tmp_path):
     calls = []
-
-    def fake_attribution(predictor, structure, site, window_ev=None):
-        calls.append((predictor, site))
-        d = np.linalg.norm(structure.positions - structure.positions[site], axis=1)
-        others = np.flatnonzero(np.arange(structure.n_atoms) != site)
-        return SiteAttribution(site, others, np.zeros((len(others), 3), dtype=int),
-                               structure.atomic_numbers[others], d[others], 1.0 / d[others], np.zeros(len(others)),
-                               np.ones(len(others)), (-20.0, 60.0))
-
-    window.state.backend = replace(window.state.backend, site_attribution=fake_attribution)
+    _with_fake_attribution(window, calls)
     open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
     panel = window.attention_panel
     assert panel.table.item(0, 6).text() == ""
     with qtbot.waitSignal(window.state.messages.statusMessage, timeout=10000,
                           check_params_cb=lambda text: "done" in text):
         panel.attribution_button.click()
-    assert calls and calls[0][1] == 1
+    assert calls and calls[0][1] == 1 and calls[0][2] is None  # default: the whole grid
     qtbot.waitUntil(panel.attribution_button.isEnabled)
     for row, n in enumerate(panel.neighbours):
         assert float(panel.table.item(row, 6).text()) == pytest.approx(1.0 / n.distance, rel=1e-3)
+    doc_id = window.state.structures.current_id
+    assert window.state.attributions.get(doc_id, "fake-cu-k", 1).site_index == 1
+    assert panel.window_label.text() == "window -20…60 eV (E − E0)"
+
+
+@pytest.mark.parametrize("reference", ["edge", "absolute"])
+def test_attribution_window_is_the_plot_range_relative_to_the_edge(qtbot, window, tmp_path, reference):
+    calls = []
+    _with_fake_attribution(window, calls)
+    prediction = open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
+    window.state.view.set_view(energy_reference=reference)
+    assert all(c.reference == reference for c in window.plots.curves)
+    e0 = float(prediction.e0_ev[0]) if reference == "absolute" else 0.0
+    window.plots.panels[0].setXRange(e0 - 10.0, e0 + 30.0, padding=0)
+    lo, hi = window.plots.visible_energy_range()
+    assert (lo, hi) == pytest.approx((e0 - 10.0, e0 + 30.0))
+    panel = window.attention_panel
+    panel.window_check.setChecked(True)
+    _attribute(qtbot, panel)
+    assert calls[-1][2] == pytest.approx((lo - e0, hi - e0))
+    assert panel.window_label.text() == "window {:g}…{:g} eV (E − E0)".format(lo - e0, hi - e0)
+
+
+def test_attribution_colour_mode_uses_the_stored_attribution(qtbot, window, tmp_path):
+    pytest.importorskip("OpenGL")
+    import pyqtgraph as pg
+
+    from xanes_gui.viewer3d import ATTENTION_COLORMAP, ATTRIBUTION_HINT, NO_VALUE_COLOR, StructureView
+
+    _with_fake_attribution(window)
+    state = window.state
+    view = StructureView(state)  # not shown: the colours are computed without drawing
+    qtbot.addWidget(view)
+    open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
+    statuses = []
+    state.messages.statusMessage.connect(statuses.append)
+    window.attention_panel.color_check.setChecked(True)
+    assert state.view.settings.color_mode == "attention"
+    state.view.set_view(color_mode="attribution")
+    assert state.view.settings.color_mode == "attribution"  # the panel's unchecked box does not reset it
+    assert not window.attention_panel.color_check.isChecked()
+    assert statuses.count(ATTRIBUTION_HINT) == 1
+    assert view.color_combo.currentData() == "attribution"
+    np.testing.assert_allclose(view.atom_colors(), np.tile(NO_VALUE_COLOR, (5, 1)))
+    assert view.legend.title == "attribution"
+
+    uploads = []
+    upload = view.atoms.set_spheres
+    view.atoms.set_spheres = lambda centers, radii, colors: (uploads.append(colors.copy()),
+                                                             upload(centers, radii, colors))
+    _attribute(qtbot, window.attention_panel)
+    result = state.attributions.get(state.structures.current_id, "fake-cu-k", 1)
+    values = result.per_atom(5)
+    colors = view.atom_colors()
+    assert view.legend.isVisibleTo(view) and view.legend.title == "attribution"
+    expected = pg.colormap.get(ATTENTION_COLORMAP).map(values / values.max(), mode="float")
+    others = [0, 2, 3, 4]
+    np.testing.assert_allclose(colors[others], expected[others], atol=1e-6)
+    np.testing.assert_allclose(colors[1], NO_VALUE_COLOR)  # the absorber has no value
+    np.testing.assert_allclose(uploads[-1], colors)  # the atoms were recoloured when the result arrived
+    state.view.set_view(color_mode="element")
+    state.view.set_view(color_mode="attribution")
+    assert statuses.count(ATTRIBUTION_HINT) == 1  # computed now: no hint

@@ -8,6 +8,7 @@ from typing import Iterable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from xanes_gui.backend import Backend, default_backend
+from xanes_gui.state.attributions import Attributions
 from xanes_gui.state.interpret import Interpret
 from xanes_gui.state.measured import MeasuredSpectra, Target
 from xanes_gui.state.messages import Messages
@@ -38,6 +39,7 @@ class AppState(QObject):
         simulations: FEFF10 runs and results (:class:`Simulations`).
         interpret: calibrations, fit, Identify, LCF and Refine (:class:`Interpret`).
         view: view settings (:class:`View`).
+        attributions: attribution results per structure, model and site (:class:`Attributions`).
         tasks: the runner of every background task.
 
     Signals:
@@ -59,6 +61,7 @@ class AppState(QObject):
         self.measured = MeasuredSpectra(backend, self.messages, self.tasks, self._comparison_target, self)
         self.simulations = Simulations(backend, self.structures, self.messages, self.tasks, self)
         self.view = View(self)
+        self.attributions = Attributions(self)
         self.interpret = Interpret(backend, self.messages, self.tasks, self.structures, self.predictions,
                                    self.measured, self)
         self._session_pending = False
@@ -112,6 +115,7 @@ class AppState(QObject):
     def _on_structure_removed(self, doc_id: str) -> None:
         self.predictions.forget(doc_id)
         self.simulations.forget(doc_id)
+        self.attributions.forget(doc_id)
 
     def _on_models(self) -> None:
         self.structures.modelled_elements = frozenset(m.element for m in self.predictions.models)

@@ -15,7 +15,7 @@ class ViewSettings:
     Attributes:
         energy_reference: "edge" (E - E0) or "absolute" (needs predicted E0).
         hidden_curves: labels of curves the user switched off.
-        color_mode: "element" (Jmol colours) or "attention".
+        color_mode: "element" (Jmol colours), "attention" or "attribution" (see ``AppState.attributions``).
         supercell: repeats along a, b, c in the 3-D view.
         show_bonds: draw bond sticks.
         show_cell: draw the unit-cell box.
