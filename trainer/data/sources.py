@@ -4,27 +4,9 @@ A *source* is a directory or an archive, opened as a file tree by
 :mod:`trainer.data.trees`. The layouts are read by :mod:`trainer.data.feff_source`
 and :mod:`trainer.data.fdmnes_source`; this module runs them all over a tree.
 
-Layouts are detected from the file names, anywhere below the root:
-
-FEFF (OmniXAS)
-    ``<material>/POSCAR`` and ``<material>/FEFF-XANES/<NNN>_<El>/{feff.inp,xmu.dat}``.
-    The structure is the POSCAR with site index NNN (0-based); when the POSCAR is
-    missing or unreadable, the ``feff.inp`` cluster with the absorber at
-    potential 0. ``record_id = "<material>_<NNN>"``, ``group_id = "<material>"``.
-    Energies are the xmu ``e`` column (relative to FEFF's edge); E0 target is
-    FEFF's edge ``omega - e``.
-FEFF run folder
-    any other folder holding ``feff.inp`` and ``xmu.dat`` (what ``xanes-simulate``
-    writes): structure and absorber from ``feff.inp``, ids from the folder name.
-XANESNET FDMNES
-    ``xyz/<name>.xyz`` + ``spectra/<name>.txt`` (convolved: the training target)
-    + optional ``raw/<name>.txt`` (unconvolved, carries the header). The absorber
-    is the first atom of the absorbing element; that element is the ``element``
-    argument, else the raw header's ``Z``, else the element of atom 0 (FDMNES's
-    own default absorber is the first atom listed). Energies are ``E - E_edge``
-    with ``E_edge`` from the raw header, else the tabulated K-edge energy of the
-    element (xraydb). E0 target = ``E_edge + E_cut`` (the Fermi level; see
-    :func:`trainer.data.fdmnes_source.fdmnes_e0`).
+Layouts are detected from the file names, anywhere below the root; each layout module's
+docstring describes its files and ids (FEFF/OmniXAS trees and FEFF run folders in
+:mod:`trainer.data.feff_source`, XANESNET FDMNES in :mod:`trainer.data.fdmnes_source`).
 
 Every record that cannot be read is listed in the :class:`LoadReport` with the
 reason and skipped; nothing is dropped silently.

@@ -20,11 +20,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
-from model_core.config import apply_overrides, from_dict, load_yaml
+from model_core.config import apply_overrides, check_choices, from_dict, load_yaml
 from model_core.inverse.clusters import ClusterSet
 from model_core.inverse.config import DiffusionConfig
 
@@ -76,11 +76,10 @@ class InverseOptimConfig:
     grad_clip: float = 1.0
     num_threads: int = 1
     seed: int = 0
-    select_on: str = "denoising"
+    select_on: Literal["denoising", "total"] = "denoising"
 
     def __post_init__(self) -> None:
-        if self.select_on not in ("denoising", "total"):
-            raise ValueError(f"optim.select_on must be 'denoising' or 'total', got {self.select_on!r}")
+        check_choices(self)
 
 
 @dataclass(frozen=True)
