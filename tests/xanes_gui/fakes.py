@@ -362,10 +362,12 @@ def interpret_backend(predictor: FakePredictor, refiner: FakeRefiner | None = No
 
 class FakeInverter:
     """Stands in for backend.infer_structure: two candidates (tetrahedral CuO4, then linear CuO2) with
-    smooth round-trip spectra on :data:`GRID`; ``calls`` records (path, element, n_samples, group, model)."""
+    smooth round-trip spectra on :data:`GRID`; ``calls`` records (path, element, n_samples, group, model).
+    With a ``gate`` each run waits for it after its first progress report (to test Cancel)."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate: threading.Event | None = None) -> None:
         self.calls: list[tuple] = []
+        self.gate = gate
 
     def infer_structure(self, path, element, n_samples, progress, *, group=None, model=None, device="cpu"):
         from model_core.inverse.api import Candidate
@@ -374,6 +376,9 @@ class FakeInverter:
 
         self.calls.append((str(path), element, n_samples, group, model))
         progress(0, 2)
+        if self.gate is not None:
+            self.gate.wait(30)
+        progress(1, 2)
         z_abs, z_o = atomic_number(element), atomic_number("O")
         d = 1.95 / np.sqrt(3.0)
         tetra = np.array([[0, 0, 0], [d, d, d], [-d, -d, d], [-d, d, -d], [d, -d, -d]], dtype=float)

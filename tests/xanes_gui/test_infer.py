@@ -3,6 +3,7 @@ its round-trip spectrum, "Open as structure" adds the cluster as a document."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -80,3 +81,19 @@ def test_infer_without_a_measured_spectrum_is_a_message(qtbot, fwindow, inverter
     fwindow.state.messages.errorMessage.connect(errors.append)
     assert fwindow.state.inverse.infer(4) is None
     assert errors == ["Import a measured spectrum first"] and inverter.calls == []
+
+
+def test_cancel_stops_the_run_and_keeps_the_table(qtbot, fwindow, tmp_path, inverter):
+    _doc, panel, _candidates = run_infer(qtbot, fwindow, tmp_path)
+    inverse = fwindow.state.inverse
+    inverter.gate = gate = threading.Event()
+    with qtbot.waitSignal(inverse.progress, timeout=5000):
+        panel.infer_button.click()
+    assert inverse.running() and panel.cancel_button.isEnabled() and not panel.infer_button.isEnabled()
+    ready = []
+    inverse.candidatesReady.connect(ready.append)
+    with qtbot.waitSignal(inverse.runningChanged, timeout=10000) as blocker:
+        panel.cancel_button.click()
+        gate.set()
+    assert blocker.args == [False] and not ready and not inverse.running()
+    assert panel.infer_button.isEnabled() and panel.table.rowCount() == 2
