@@ -279,6 +279,27 @@ def _site_attribution(predictor: Any, structure: Structure, site: int,
     return site_attribution(predictor, structure, site, window_ev)
 
 
+def _infer_structure(path: str, element: str, n_samples: int, progress: Callable[[int, int], None], *,
+                     group: str | None = None, model: Any = None, device: str = "cpu") -> dict[str, Any]:
+    """``xanes-invert``'s path: the file on the inverse model's grid, then ``invert``.
+
+    Returns ``{"model": InverseModel, "spectrum": GridSpectrum, "candidates": (Candidate, ...)}``,
+    best first; pass ``model`` back to skip loading it again.
+    """
+    from model_core.inverse.api import invert, load_inverse
+    from model_core.inverse.spectrum import read_spectrum_on_grid
+
+    progress(0, 3)
+    if model is None:
+        model = load_inverse(element=element, device=device)
+    progress(1, 3)
+    spectrum = read_spectrum_on_grid(path, model.energy_ev, group=group, edge_offset_ev=model.library.edge_offset_ev)
+    progress(2, 3)
+    candidates = invert(spectrum, element, n_samples, model=model)
+    progress(3, 3)
+    return {"model": model, "spectrum": spectrum, "candidates": tuple(candidates)}
+
+
 def _warm_up() -> None:
     # Importing the inference module (torch, e3nn, torch_geometric) is the slow
     # part of the first prediction; doing it once in the start-up worker keeps
@@ -330,6 +351,8 @@ class Backend:
         placement_base: (Spectrum, element) -> where its zero goes before the calibration shift, eV.
         site_attribution: (predictor, structure, site, window_ev=None) -> SiteAttribution
             (occlusion; one forward pass per neighbour: seconds).
+        infer_structure: (path, element, n_samples, progress, *, group, model, device) ->
+            {"model", "spectrum" (GridSpectrum), "candidates" (Candidate, best first)}.
     """
 
     read_structure: Callable[[str], Structure] = _read_structure
@@ -367,6 +390,7 @@ class Backend:
     refine_structure: Callable[..., Any] = _refine_structure
     placement_base: Callable[..., float] = _placement_base
     site_attribution: Callable[..., Any] = _site_attribution
+    infer_structure: Callable[..., Any] = _infer_structure
 
 
 def default_backend() -> Backend:

@@ -1,4 +1,4 @@
-"""The Identify and Refine docks of the main window, tabbed beside "Measured spectra"."""
+"""The Identify, Refine and Infer structure docks of the main window, tabbed beside "Measured spectra"."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QScrollArea
 
 from xanes_gui.identifypanel import IdentifyPanel
+from xanes_gui.inferpanel import InferPanel
 from xanes_gui.refinepanel import RefinePanel
 
 if TYPE_CHECKING:
@@ -15,13 +16,16 @@ if TYPE_CHECKING:
 
 
 def add_interpret_docks(window: MainWindow) -> None:
-    """Add the Identify and Refine docks (``window.identify_panel``, ``window.refine_panel``) and
-    redraw the plots when their overlay curves change."""
+    """Add the Identify, Refine and Infer structure docks (``window.identify_panel``,
+    ``window.refine_panel``, ``window.infer_panel``) and redraw the plots when their overlay
+    curves change."""
     area = Qt.DockWidgetArea.RightDockWidgetArea
     window.identify_panel = IdentifyPanel(window.state, window)
     window.refine_panel = RefinePanel(window.state, window)
+    window.infer_panel = InferPanel(window.state, window)
     previous = window.measured_dock
-    for title, panel in (("Identify", window.identify_panel), ("Refine", window.refine_panel)):
+    for title, panel in (("Identify", window.identify_panel), ("Refine", window.refine_panel),
+                         ("Infer structure", window.infer_panel)):
         scroll = QScrollArea(window)  # the panels' rows must not widen the dock column
         scroll.setWidgetResizable(True)
         scroll.setWidget(panel)

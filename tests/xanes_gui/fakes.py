@@ -356,3 +356,39 @@ def interpret_backend(predictor: FakePredictor, refiner: FakeRefiner | None = No
         calibrate_tabulated=lambda p, element, e0=None: Calibration(element, 0.25, "tabulated",
                                                                      details={"tabulated_edge_ev": 8979.0}),
         **changes)
+
+
+# -------------------------------------------------------------------- inverse
+
+class FakeInverter:
+    """Stands in for backend.infer_structure: two candidates (tetrahedral CuO4, then linear CuO2) with
+    smooth round-trip spectra on :data:`GRID`; ``calls`` records (path, element, n_samples, group, model).
+    With a ``gate`` each run waits for it after its first progress report (to test Cancel)."""
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.calls: list[tuple] = []
+        self.gate = gate
+
+    def infer_structure(self, path, element, n_samples, progress, *, group=None, model=None, device="cpu"):
+        from model_core.inverse.api import Candidate
+        from model_core.inverse.spectrum import GridSpectrum
+        from model_core.types import atomic_number
+
+        self.calls.append((str(path), element, n_samples, group, model))
+        progress(0, 2)
+        if self.gate is not None:
+            self.gate.wait(30)
+        progress(1, 2)
+        z_abs, z_o = atomic_number(element), atomic_number("O")
+        d = 1.95 / np.sqrt(3.0)
+        tetra = np.array([[0, 0, 0], [d, d, d], [-d, -d, d], [-d, d, -d], [d, -d, -d]], dtype=float)
+        linear = np.array([[0, 0, 0], [1.85, 0, 0], [-1.85, 0, 0]], dtype=float)
+        candidates = tuple(
+            Candidate(method=method, atomic_numbers=np.array([z_abs] + [z_o] * (len(pos) - 1)), positions_a=pos,
+                      coordination_number=len(pos) - 1, first_shell_distance_a=r, neighbours={"O": len(pos) - 1},
+                      roundtrip_mse=mse, energy_ev=GRID, roundtrip_mu=synthetic_edge(GRID, shift))
+            for method, pos, r, mse, shift in (("diffusion", tetra, 1.95, 0.001, 0.0),
+                                               ("retrieval", linear, 1.85, 0.004, 1.0)))
+        progress(2, 2)
+        spectrum = GridSpectrum(energy_ev=GRID, mu=synthetic_edge(GRID), source=str(path), e0_ev=EDGE_EV)
+        return {"model": "fake-inverse", "spectrum": spectrum, "candidates": candidates}

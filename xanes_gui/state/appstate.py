@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from xanes_gui.backend import Backend, default_backend
 from xanes_gui.state.attributions import Attributions
 from xanes_gui.state.interpret import Interpret
+from xanes_gui.state.inverse import Inverse
 from xanes_gui.state.measured import MeasuredSpectra, Target
 from xanes_gui.state.messages import Messages
 from xanes_gui.state.predictions import Predictions
@@ -38,6 +39,7 @@ class AppState(QObject):
         measured: measured spectra, alignment, comparisons (:class:`MeasuredSpectra`).
         simulations: FEFF10 runs and results (:class:`Simulations`).
         interpret: calibrations, fit, Identify, LCF and Refine (:class:`Interpret`).
+        inverse: candidate structures inferred from the measured spectrum (:class:`Inverse`).
         view: view settings (:class:`View`).
         attributions: attribution results per structure, model and site (:class:`Attributions`).
         tasks: the runner of every background task.
@@ -64,6 +66,8 @@ class AppState(QObject):
         self.attributions = Attributions(self)
         self.interpret = Interpret(backend, self.messages, self.tasks, self.structures, self.predictions,
                                    self.measured, self)
+        self.inverse = Inverse(backend, self.messages, self.tasks, self.structures, self.predictions, self.measured,
+                               self.interpret, self)
         self._session_pending = False
         # Connected before any widget exists, so these run before widgets hear of a change.
         structures, predictions, measured = self.structures, self.predictions, self.measured
@@ -90,7 +94,8 @@ class AppState(QObject):
 
     @backend.setter
     def backend(self, backend: Backend) -> None:
-        for part in (self.structures, self.predictions, self.measured, self.simulations, self.interpret):
+        for part in (self.structures, self.predictions, self.measured, self.simulations, self.interpret,
+                     self.inverse):
             part.backend = backend
 
     def start_engine(self) -> Task:

@@ -23,7 +23,8 @@ from xanes_gui.state.structures import Structures
 from xanes_gui.tasks import LatestWins, Task, TaskRunner
 
 #: Colours of the overlay curves, by kind.
-OVERLAY_COLORS = {"fit": (230, 120, 0), "identify": (0, 150, 200), "lcf": (150, 0, 200), "refine": (0, 160, 60)}
+OVERLAY_COLORS = {"fit": (230, 120, 0), "identify": (0, 150, 200), "lcf": (150, 0, 200), "refine": (0, 160, 60),
+                  "infer": (200, 40, 120)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,7 +258,7 @@ class Interpret(QObject):
     def _on_fit(self, fit: Any, calibration: Calibration | None) -> None:
         self.fit = fit
         self._fit_label = FREE_ALIGNMENT if calibration is None else f"calibrated {calibration.source}"
-        self._set_overlay("fit", f"fit ({self._fit_label})", fit.energy_ev, fit.fitted)
+        self.set_overlay("fit", f"fit ({self._fit_label})", fit.energy_ev, fit.fitted)
         self.fitReady.emit(fit)
 
     def fit_label(self) -> str:
@@ -313,8 +314,8 @@ class Interpret(QObject):
         """Overlay the fitted spectrum of ranking row ``row``."""
         if 0 <= row < len(self.ranking):
             entry = self.ranking[row]
-            self._set_overlay("identify", f"identify #{entry.rank}: {entry.candidate.name}", entry.fit.energy_ev,
-                              entry.fit.fitted)
+            self.set_overlay("identify", f"identify #{entry.rank}: {entry.candidate.name}", entry.fit.energy_ev,
+                             entry.fit.fitted)
 
     def run_lcf(self, max_components: int) -> Task | None:
         """Linear combinations of up to ``max_components`` of the top-ranked candidates."""
@@ -339,7 +340,7 @@ class Interpret(QObject):
         if 0 <= row < len(self.lcf):
             entry = self.lcf[row]
             names = " + ".join(f"{f:.2f} {c.name}" for c, f in zip(entry.candidates, entry.fractions))
-            self._set_overlay("lcf", f"LCF: {names}", entry.fit.energy_ev, entry.fit.fitted)
+            self.set_overlay("lcf", f"LCF: {names}", entry.fit.energy_ev, entry.fit.fitted)
 
     # ---------------------------------------------------------------- refine
     def refine_target(self) -> tuple[Any, Any] | None:
@@ -394,7 +395,7 @@ class Interpret(QObject):
         self._adopt(outcome["calibration"])
         self.refined = result = outcome["result"]
         fit = result.fit_end
-        self._set_overlay("refine", "refine: refined", fit.energy_ev, fit.fitted)
+        self.set_overlay("refine", "refine: refined", fit.energy_ev, fit.fitted)
         self.refineReady.emit(result)
         self._messages.status(f"Refined in {result.seconds:.1f} s")
 
@@ -411,7 +412,8 @@ class Interpret(QObject):
         if any(overlay is not None for overlay in dropped):
             self.overlaysChanged.emit()
 
-    def _set_overlay(self, kind: str, label: str, energy: Any, mu: Any) -> None:
+    def set_overlay(self, kind: str, label: str, energy: Any, mu: Any) -> None:
+        """Draw (or replace) the overlay curve of ``kind`` (a key of OVERLAY_COLORS; absolute eV)."""
         self._overlays[kind] = Overlay(label, np.asarray(energy, dtype=float), np.asarray(mu, dtype=float),
                                        OVERLAY_COLORS[kind])
         self.overlaysChanged.emit()

@@ -1,0 +1,116 @@
+"""Infer structure dock: candidate local structures for the current measured spectrum.
+
+Shows what :class:`xanes_gui.state.inverse.Inverse` holds and sends every request back to
+it; the inversion (:func:`model_core.inverse.api.invert`, as ``xanes-invert`` runs it)
+runs in its worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
+                               QWidget)
+
+from xanes_gui.identifypanel import _fill, _number, _table
+from xanes_gui.state import AppState
+from xanes_gui.state.inverse import spread_summary
+
+COLUMNS = ("rank", "method", "CN", "first shell (Å)", "neighbours", "round-trip MSE")
+
+
+class InferPanel(QWidget):
+    """Element and samples, "Infer structure" with progress/Cancel, the candidates, their spread."""
+
+    def __init__(self, state: AppState, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.inverse = inverse = state.inverse
+
+        self.element_combo = QComboBox(self)
+        self.element_combo.setToolTip("Absorbing element (Auto: the selected atoms' element, else the model's)")
+        self.samples_spin = QSpinBox(self)
+        self.samples_spin.setRange(0, 256)
+        self.samples_spin.setValue(16)
+        self.samples_spin.setToolTip("Clusters sampled from the diffusion model (retrieval and refined "
+                                     "candidates join them)")
+        options = QHBoxLayout()
+        options.addWidget(QLabel("Element", self))
+        options.addWidget(self.element_combo)
+        options.addWidget(QLabel("Samples", self))
+        options.addWidget(self.samples_spin)
+        options.addStretch(1)
+        self.infer_button = QPushButton("Infer structure", self)
+        self.infer_button.setToolTip("Candidate local structures for the current measured spectrum, "
+                                     "ranked by the forward model's round trip")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setEnabled(False)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setVisible(False)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.infer_button)
+        run_row.addWidget(self.cancel_button)
+        run_row.addWidget(self.progress_bar, 1)
+        self.table = _table(COLUMNS, self)
+        self.summary_label = QLabel("", self)
+        self.summary_label.setWordWrap(True)
+        self.open_button = QPushButton("Open as structure", self)
+        self.open_button.setToolTip("Add the selected candidate cluster as a structure (shown in 3D)")
+        self.open_button.setEnabled(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(options)
+        layout.addLayout(run_row)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.open_button)
+
+        self.infer_button.clicked.connect(self._infer)
+        self.cancel_button.clicked.connect(inverse.cancel)
+        self.open_button.clicked.connect(lambda: inverse.open_candidate(self.table.currentRow()))
+        self.table.currentCellChanged.connect(self._on_row)
+        inverse.candidatesReady.connect(self._show_candidates)
+        inverse.runningChanged.connect(self._on_running)
+        inverse.progress.connect(self._on_progress)
+        state.predictions.modelsChanged.connect(self._show_elements)
+        self._show_elements()
+
+    def _show_elements(self, *_args) -> None:
+        current = self.element_combo.currentData()
+        self.element_combo.clear()
+        self.element_combo.addItem("Auto", "")
+        for element in sorted({m.element for m in self.state.predictions.models if m.element}):
+            self.element_combo.addItem(element, element)
+        self.element_combo.setCurrentIndex(max(0, self.element_combo.findData(current)))
+
+    def _infer(self) -> None:
+        self.inverse.infer(self.samples_spin.value(), self.element_combo.currentData() or None)
+
+    def _on_row(self, row: int, *_args) -> None:
+        self.open_button.setEnabled(row >= 0)
+        self.inverse.show_candidate(row)
+
+    def _on_running(self, running: bool) -> None:
+        self.infer_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.progress_bar.setVisible(running)
+        self.progress_bar.setRange(0, 0)  # busy until the first report
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(done)
+
+    def _show_candidates(self, candidates: Sequence[Any]) -> None:
+        rows, tips = [], []
+        for rank, c in enumerate(candidates, start=1):
+            neighbours = " ".join(f"{k}{v}" for k, v in c.neighbours.items())
+            rows.append((str(rank), c.method, str(c.coordination_number), _number(c.first_shell_distance_a, 4),
+                         neighbours, _number(c.roundtrip_mse)))
+            tips.append(f"{c.method}" + (f" from {c.source_id}" if c.source_id else "")
+                        + (f" (refined from {c.refined_from})" if c.refined_from else ""))
+        self.table.setCurrentCell(-1, -1)
+        _fill(self.table, rows, tips)
+        self.open_button.setEnabled(False)
+        self.summary_label.setText(spread_summary(candidates))
