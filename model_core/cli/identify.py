@@ -53,6 +53,16 @@ _positive_int = int_at_least(1)
 _tolerance = nonnegative_ev("--shift-tolerance")
 
 
+def add_fit_options(parser: argparse.ArgumentParser) -> None:
+    """--window, --shift-tolerance, --background: how a prediction is fitted to the measurement
+    (shared by xanes-identify and xanes-refine)."""
+    parser.add_argument("--window", type=_window, metavar="LO,HI",
+                        help="fit only LO..HI eV relative to the measured E0 (e.g. --window -20,80)")
+    parser.add_argument("--shift-tolerance", type=_tolerance, default=None, metavar="EV",
+                        help="the fitted shift stays within the calibration +- EV (default 1)")
+    parser.add_argument("--background", action="store_true", help="also fit a linear background")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from model_core.interpret.identify import CONFIDENCE_DEFINITION, SCORE_DEFINITION
 
@@ -76,11 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "without it the tabulated edge energy is used")
     parser.add_argument("--reference-structure", metavar="FILE",
                         help="the reference's structure (default: the metal from ase.build.bulk)")
-    parser.add_argument("--window", type=_window, metavar="LO,HI",
-                        help="fit only LO..HI eV relative to the measured E0 (e.g. --window -20,80)")
-    parser.add_argument("--shift-tolerance", type=_tolerance, default=None, metavar="EV",
-                        help="the fitted shift stays within the calibration +- EV (default 1)")
-    parser.add_argument("--background", action="store_true", help="also fit a linear background")
+    add_fit_options(parser)
     parser.add_argument("--lcf", type=_positive_int, metavar="K",
                         help="also fit linear combinations of up to K of the top candidates")
     parser.add_argument("--lcf-candidates", type=_positive_int, default=8, metavar="N",

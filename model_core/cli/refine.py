@@ -34,8 +34,9 @@ import sys
 from typing import Any, Sequence
 
 from model_core.cli.common import CliError, add_site_options, fail, join_negative_values, require_paths
-from model_core.cli.compare import _json_safe, _window
-from model_core.cli.identify import PredictorFactory, _normalized, _positive_int, _tolerance, load_calibration
+from model_core.cli.compare import _json_safe
+from model_core.cli.identify import (PredictorFactory, _normalized, _positive_int, add_fit_options,
+                                     load_calibration)
 
 
 def _params(text: str) -> tuple[str, ...]:
@@ -66,11 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what to refine (default: shells,strain for a crystal, shells for a molecule)")
     parser.add_argument("--shells", type=_positive_int, default=3, metavar="N",
                         help="number of coordination shells refined (default 3)")
-    parser.add_argument("--window", type=_window, metavar="LO,HI",
-                        help="fit only LO..HI eV relative to the measured E0 (e.g. --window -20,80)")
-    parser.add_argument("--shift-tolerance", type=_tolerance, default=None, metavar="EV",
-                        help="the fitted shift stays within the calibration +- EV (default 1)")
-    parser.add_argument("--background", action="store_true", help="also fit a linear background")
+    add_fit_options(parser)
     parser.add_argument("--max-iterations", type=_positive_int, default=30, metavar="N",
                         help="L-BFGS iterations per round (two rounds; default 30)")
     parser.add_argument("--device", default="cpu", help="device of the predictions (default cpu; the refinement itself runs on the CPU)")
