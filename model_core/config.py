@@ -123,7 +123,10 @@ class ModelConfig:
         basis_per_scale: Gaussians per width scale.
         basis_widths: widths relative to the spacing of basis centres.
         use_background: add the sigmoid background a_bg * sigmoid((E - mu_bg) / w_bg).
-        e0_head: auxiliary E0 head on detached readout features.
+        e0_head: E0 head on the readout features (standardised edge energy).
+        e0_backprop: the E0 loss trains the backbone too (a shared trunk, weighted by
+            ``loss.lambda_e0``); False keeps the original auxiliary head on detached
+            features. Changes training only: the forward pass is the same network.
         aggregation: "mean" over incoming edges (paper) or "sum" divided by the fixed
             ``avg_neighbors`` (keeps coordination counts, which mean aggregation loses).
         avg_neighbors: the constant a summed aggregate is divided by.
@@ -156,6 +159,7 @@ class ModelConfig:
     basis_widths: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 4.0)
     use_background: bool = True
     e0_head: bool = True
+    e0_backprop: bool = False
     aggregation: Literal["mean", "sum"] = "mean"
     avg_neighbors: float = 30.0
     mean_offset: bool = False

@@ -8,8 +8,8 @@ from typing import Literal, get_args
 
 import yaml
 
-from model_core.config import (GraphConfig, ModelConfig, apply_overrides, check_choices, from_dict,
-                               resolve_model_cutoff, to_dict)
+from model_core.config import (ConfigError, GraphConfig, ModelConfig, apply_overrides, check_choices,
+                               from_dict, resolve_model_cutoff, to_dict)
 from model_core.spectra.normalize import TargetMode
 
 #: Names of the learning-rate schedules (see :class:`OptimConfig`).
@@ -35,6 +35,11 @@ class DataConfig:
         val_fraction: fraction of groups held out when no val_ids is given.
         split_seed: seed of that carve-out (-1: ``optim.seed``). Fix it when training
             ensemble members with different ``optim.seed`` so they share one validation set.
+        report_fraction: fraction of the validation groups (materials / complexes) set
+            aside as a **reporting** part: epochs and members are chosen on the rest (the
+            selection part) only, and the reporting part is scored once, at the end, so
+            its numbers come from data that chose nothing. Groups are assigned by a hash
+            of their name, so every member and every seed gets the same parts. 0: off.
         screen: drop unphysical spectra (reported in the run folder).
         cache_dir: where prepared datasets are cached.
     """
@@ -48,11 +53,14 @@ class DataConfig:
     extra_train_ids: tuple[str, ...] = ()
     val_fraction: float = 0.1
     split_seed: int = -1
+    report_fraction: float = 0.0
     screen: bool = True
     cache_dir: str = "cache"
 
     def __post_init__(self) -> None:
         check_choices(self)
+        if not 0.0 <= self.report_fraction < 1.0:
+            raise ConfigError(f"data.report_fraction: {self.report_fraction!r} is not in [0, 1)")
 
 
 @dataclass(frozen=True)

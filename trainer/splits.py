@@ -4,10 +4,12 @@
 a material never straddles the two), :func:`training_examples` turns rows of a
 :class:`~trainer.data.dataset.PreparedDataset` into ``Data`` objects with targets and
 :func:`load_splits` does both for a :class:`~trainer.config.TrainConfig`.
+:func:`reporting_split` sets part of the validation groups aside for reporting only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,8 +106,36 @@ def split_indices(config: TrainConfig, ids: Sequence[str], group_ids: Sequence[s
     return np.array(train), np.array(val)
 
 
+def is_reporting_group(group: str, fraction: float) -> bool:
+    """Whether a group (material / complex) belongs to the reporting part.
+
+    Decided by a hash of the group's name alone, so the parts do not depend on the seed,
+    the order of the records or which other groups are present.
+    """
+    digest = hashlib.sha256(str(group).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0 ** 64 < fraction
+
+
+def reporting_split(val_idx: np.ndarray, group_ids: Sequence[str],
+                    fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(selection, reporting) indices of the validation records, grouped.
+
+    The selection part chooses epochs and ensemble members; the reporting part is only
+    scored (see ``DataConfig.report_fraction``). ``fraction`` 0 keeps everything for selection.
+    """
+    val_idx = np.asarray(val_idx, dtype=int)
+    if fraction <= 0 or len(val_idx) == 0:
+        return val_idx, np.array([], dtype=int)
+    reporting = np.array([is_reporting_group(str(group_ids[k]), fraction) for k in val_idx], dtype=bool)
+    return val_idx[~reporting], val_idx[reporting]
+
+
 def load_splits(config: TrainConfig, log: Logger = print):
-    """Prepare (cached) data and return (train, val, dataset, report, e0 mean, e0 std)."""
+    """Prepare (cached) data and return (train, val, dataset, report, e0 mean, e0 std, reporting).
+
+    ``val`` is the selection part of the validation split and ``reporting`` the part set
+    aside by ``data.report_fraction`` (empty when that is 0).
+    """
     from trainer.data.dataset import prepare_dataset
 
     dataset, report = prepare_dataset(
@@ -114,11 +144,14 @@ def load_splits(config: TrainConfig, log: Logger = print):
         element=config.data.element or None, cache_dir=config.data.cache_dir, progress=True)
     log(report.summary())
     train_idx, val_idx = split_indices(config, dataset.ids, dataset.group_ids, dataset.splits)
+    val_idx, report_idx = reporting_split(val_idx, dataset.group_ids, config.data.report_fraction)
     e0 = np.asarray(dataset.e0_abs, dtype=np.float64)[train_idx] if dataset.e0_abs is not None else np.array([])
     e0 = e0[np.isfinite(e0)]
     e0_mean = float(e0.mean()) if len(e0) else math.nan
     e0_std = float(max(e0.std(), 0.1)) if len(e0) else math.nan
     train = training_examples(dataset, train_idx, e0_mean, e0_std)
     val = training_examples(dataset, val_idx, e0_mean, e0_std)
-    log(f"split: {len(train.ids)} train / {len(val.ids)} validation")
-    return train, val, dataset, report, e0_mean, e0_std
+    reporting = training_examples(dataset, report_idx, e0_mean, e0_std)
+    log(f"split: {len(train.ids)} train / {len(val.ids)} validation"
+        + (f" (selection) / {len(reporting.ids)} reporting" if len(reporting.ids) else ""))
+    return train, val, dataset, report, e0_mean, e0_std, reporting

@@ -14,7 +14,9 @@ Files in ``<output_dir>/<name>/``:
     last.pt           model checkpoint of the latest epoch
     metrics.jsonl     one JSON object per epoch
     dropped.csv       spectra removed by the screen, with reasons
-    train_ids.txt / val_ids.txt   the exact split
+    train_ids.txt / val_ids.txt   the exact split (val: the selection part)
+    report_ids.txt    the reporting part (``data.report_fraction``), scored once at the end
+    report_metrics.json   best.pt's metrics on it
 """
 
 from __future__ import annotations
@@ -55,17 +57,27 @@ def _dist_info() -> tuple[int, int, int]:
     return rank, local, world
 
 
-def evaluate_model(model: torch.nn.Module, data: Sequence, batch_size: int = 64,
-                   device: torch.device | str = "cpu") -> np.ndarray:
-    """(N, G) predictions for a sequence of Data objects, in order."""
+def evaluate_outputs(model: torch.nn.Module, data: Sequence, batch_size: int = 64,
+                     device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray | None]:
+    """(N, G) spectra and (N,) standardized E0 (None without an E0 head), in order."""
     from torch_geometric.loader import DataLoader
 
     model.eval()
-    outputs = []
+    mus, e0s = [], []
     with torch.inference_mode():
         for batch in DataLoader(list(data), batch_size=batch_size, shuffle=False):
-            outputs.append(model(batch.to(device))["mu"].double().cpu().numpy())
-    return np.concatenate(outputs) if outputs else np.zeros((0, 0))
+            out = model(batch.to(device))
+            mus.append(out["mu"].double().cpu().numpy())
+            if out.get("e0") is not None:
+                e0s.append(out["e0"].double().cpu().numpy())
+    mu = np.concatenate(mus) if mus else np.zeros((0, 0))
+    return mu, (np.concatenate(e0s) if e0s and len(e0s) == len(mus) else None)
+
+
+def evaluate_model(model: torch.nn.Module, data: Sequence, batch_size: int = 64,
+                   device: torch.device | str = "cpu") -> np.ndarray:
+    """(N, G) predictions for a sequence of Data objects, in order."""
+    return evaluate_outputs(model, data, batch_size, device)[0]
 
 
 def make_checkpoint(config: TrainConfig, state_dict, element: str, train_mean: np.ndarray,
@@ -128,7 +140,7 @@ class Trainer:
     def _prepare_data(self) -> None:
         config = self.config
         _seed_everything(config.optim.seed)
-        self.train_split, self.val_split, dataset, report, self.e0_mean, self.e0_std = \
+        self.train_split, self.val_split, dataset, report, self.e0_mean, self.e0_std, self.report_split = \
             load_splits(config, self.log)
         if self.rank == 0:
             if len(report):
@@ -136,6 +148,9 @@ class Trainer:
             # The exact split, so a run's validation numbers can be reproduced with xanes-eval --ids.
             (self.run_dir / "train_ids.txt").write_text("\n".join(self.train_split.ids) + "\n", encoding="utf-8")
             (self.run_dir / "val_ids.txt").write_text("\n".join(self.val_split.ids) + "\n", encoding="utf-8")
+            if self.report_split.ids:
+                (self.run_dir / "report_ids.txt").write_text("\n".join(self.report_split.ids) + "\n",
+                                                             encoding="utf-8")
         self.element = config.data.element or str(dataset.meta.get("element", ""))
         self.train_mean = self.train_split.mu.mean(axis=0)
         self.step_ev = config.model.grid.step_ev
@@ -224,10 +239,31 @@ class Trainer:
             n_batches += 1
         return {f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()}
 
-    def validate(self) -> dict[str, float]:
-        """Metrics of the evaluated (averaged, when on) weights on the validation split."""
-        pred = evaluate_model(self.eval_model, self.val_split.data, device=self.device)
-        return spectrum_metrics(pred, self.val_split.mu, self.step_ev, self.train_mean)
+    def validate(self, split=None, model: torch.nn.Module | None = None) -> dict[str, float]:
+        """Metrics of the evaluated (averaged, when on) weights on the validation split
+        (or ``split``), with the E0 mean absolute error in eV where E0 is known."""
+        split = self.val_split if split is None else split
+        pred, e0 = evaluate_outputs(self.eval_model if model is None else model, split.data, device=self.device)
+        metrics = spectrum_metrics(pred, split.mu, self.step_ev, self.train_mean)
+        if e0 is not None:
+            true = np.array([float(d.e0) for d in split.data])
+            known = np.isfinite(true)
+            if known.any():
+                metrics["e0_mae_ev"] = float(np.mean(np.abs(e0[known] - true[known])) * self.e0_std)
+        return metrics
+
+    def score_reporting_part(self, best: Path) -> dict[str, float] | None:
+        """Score ``best.pt`` once on the reporting part; written to ``report_metrics.json``."""
+        if not len(self.report_split.data) or not best.is_file():
+            return None
+        model = XANE3(self.config.model).to(self.device)
+        model.load_state_dict(load_checkpoint(best).state_dict)
+        metrics = self.validate(self.report_split, model)
+        (self.run_dir / "report_metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+        self.log(f"reporting part ({len(self.report_split.ids)} records, chose nothing): "
+                 f"eta {metrics.get('eta', math.nan):.2f}  median {metrics['median_mse']:.3e}"
+                 + (f"  E0 MAE {metrics['e0_mae_ev']:.3f} eV" if "e0_mae_ev" in metrics else ""))
+        return metrics
 
     def save_checkpoints(self, epoch: int, metrics: dict[str, float], improved: bool,
                          provenance: dict[str, Any]) -> None:
@@ -272,6 +308,7 @@ class Trainer:
         provenance = {
             "run_name": config.name, "data_source": str(config.data.source),
             "n_train": len(self.train_split.ids), "n_val": len(self.val_split.ids),
+            "n_report": len(self.report_split.ids),
             "config": to_dict(config), "world_size": self.world,
             "device": str(self.device), "init": self.init or "",
         }
@@ -301,7 +338,9 @@ class Trainer:
                 self.save_checkpoints(epoch, metrics, improved, provenance)
                 self.log(f"epoch {epoch:3d}  {epoch_s:6.1f}s  train {train_parts.get('train_mse', 0):.3e}  "
                          f"val mse {metrics['mse']:.3e}  median {metrics['median_mse']:.3e}  "
-                         f"eta {metrics['eta']:.2f}  lr {record['lr']:.1e}")
+                         f"eta {metrics['eta']:.2f}"
+                         + (f"  E0 {metrics['e0_mae_ev']:.3f} eV" if "e0_mae_ev" in metrics else "")
+                         + f"  lr {record['lr']:.1e}")
             step_scheduler(self.scheduler, val_mse, self.distributed)
             elapsed = self.elapsed_before + time.monotonic() - t_start
             if self.rank == 0:
@@ -323,6 +362,8 @@ class Trainer:
             dist.destroy_process_group()
         best = self.run_dir / "best.pt"
         self.log(f"done: best validation median MSE {self.best_score:.3e} at epoch {self.best_epoch}; {best}")
+        if self.rank == 0:
+            self.score_reporting_part(best)
         return best
 
 

@@ -8,7 +8,7 @@ Pipeline (one absorber-centred graph per spectrum):
 3. ``num_blocks`` :class:`~model_core.nn.blocks.InteractionBlock`.
 4. :class:`~model_core.nn.pooling.AbsorberPooling`: invariant readout vector.
 5. :class:`~model_core.nn.readout.SpectrumHead` (spectrum) and
-   :class:`~model_core.nn.readout.E0Head` (auxiliary E0 on detached features).
+   :class:`~model_core.nn.readout.E0Head` (E0; detached features unless ``e0_backprop``).
 
 Shapes: N nodes, E edges, B graphs, G grid points, F readout features.
 """
@@ -75,7 +75,8 @@ class XANE3(nn.Module):
             output=config.output, basis_per_scale=config.basis_per_scale,
             basis_widths=config.basis_widths, use_background=config.use_background,
             mean_offset=config.mean_offset)
-        self.e0_head = E0Head(self.pooling.out_dim, config.readout_hidden) if config.e0_head else None
+        self.e0_head = (E0Head(self.pooling.out_dim, config.readout_hidden, backprop=config.e0_backprop)
+                        if config.e0_head else None)
 
     @property
     def energy(self) -> torch.Tensor:

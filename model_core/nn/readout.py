@@ -136,17 +136,21 @@ class SpectrumHead(nn.Module):
 
 
 class E0Head(nn.Module):
-    """Auxiliary E0 head on *detached* readout features (no gradient into the backbone).
+    """E0 head: an MLP from the readout vector to the standardised edge energy.
 
     Args:
         in_dim: F.
         hidden: hidden widths.
+        backprop: let the E0 loss reach the backbone (shared trunk with its own loss
+            weight). False (the original auxiliary head) reads *detached* features, so
+            E0 can only use what the spectrum loss taught the trunk.
     """
 
-    def __init__(self, in_dim: int, hidden: Sequence[int]) -> None:
+    def __init__(self, in_dim: int, hidden: Sequence[int], backprop: bool = False) -> None:
         super().__init__()
         self.mlp = mlp(in_dim, hidden, 1)
+        self.backprop = bool(backprop)
 
     def forward(self, readout: torch.Tensor) -> torch.Tensor:
         """(B, F) -> (B,) standardised E0."""
-        return self.mlp(readout.detach()).squeeze(-1)
+        return self.mlp(readout if self.backprop else readout.detach()).squeeze(-1)

@@ -179,3 +179,33 @@ def test_checkpoint_records_the_target_normalization(config_path):
     assert target_normalization_from_record(record) == TargetNormalization(mode="feff")
     # Checkpoints written before the settings were recorded give the defaults of their mode.
     assert target_normalization_from_record({"mode": "edge_step"}) == TargetNormalization()
+
+
+def test_reporting_part_is_grouped_stable_and_never_selects():
+    from trainer.splits import is_reporting_group, reporting_split
+
+    groups = [f"mp-{k // 2}" for k in range(400)]  # two records per material
+    select, report = reporting_split(np.arange(400), groups, 0.5)
+    assert set(select).isdisjoint(report) and len(select) + len(report) == 400
+    assert {groups[k] for k in select}.isdisjoint({groups[k] for k in report})
+    assert 150 < len(report) < 250
+    # A group's part depends on its name alone, not on which other records are present.
+    sub_select, sub_report = reporting_split(np.arange(0, 400, 7), groups, 0.5)
+    assert set(sub_report) == {k for k in range(0, 400, 7) if is_reporting_group(groups[k], 0.5)}
+    assert set(sub_report) <= set(report) and set(sub_select) <= set(select)
+    assert len(reporting_split(np.arange(10), groups, 0.0)[1]) == 0
+
+
+def test_reporting_part_is_scored_once_after_training(config_path):
+    config = load_train_config(config_path, ["data.val_fraction=0.67", "data.report_fraction=0.6",
+                                             "model.e0_backprop=true", "loss.lambda_e0=0.1"])
+    best = train(config, log=lambda *_: None)
+    run_dir = config.run_dir
+    val = set((run_dir / "val_ids.txt").read_text().split())
+    report = set((run_dir / "report_ids.txt").read_text().split())
+    assert val and report and val.isdisjoint(report)
+    assert {i.rsplit("_", 1)[0] for i in val}.isdisjoint({i.rsplit("_", 1)[0] for i in report})
+    metrics = json.loads((run_dir / "report_metrics.json").read_text())
+    assert metrics["n"] == len(report) and np.isfinite(metrics["e0_mae_ev"])
+    assert "e0_mae_ev" in load_checkpoint(best).metrics["validation"]
+    assert all("val_eta" in json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines())

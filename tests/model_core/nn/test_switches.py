@@ -38,7 +38,10 @@ def _switch_cases() -> dict[str, dict]:
     return cases
 
 
-SWITCHES = _switch_cases()
+#: Switches that change how the network trains, not what it computes: each has its own test.
+TRAINING_SWITCHES = {"e0_backprop"}
+SWITCHES = {key: value for key, value in _switch_cases().items()
+            if key.split("=")[0] not in TRAINING_SWITCHES}
 
 
 def _network(config: ModelConfig) -> tuple[XANE3, dict]:
@@ -62,6 +65,7 @@ def default():
 
 
 def test_every_switch_has_a_case():
+    assert TRAINING_SWITCHES <= {f.name for f in dataclasses.fields(ModelConfig)}
     expected = {"use_layer_norm", "use_gate", "use_gated_residual", "radial_normalize", "use_background",
                 "e0_head", "mean_offset", "pooling", "output", "aggregation", "radial_basis", "tensor_product"}
     assert expected <= {key.split("=")[0] for key in SWITCHES}
@@ -104,3 +108,13 @@ def test_loss_weights_change_the_loss(field):
     loss, _ = composite_loss(pred, true, 1.0, 5, base, pred_e0, true_e0)
     off, _ = composite_loss(pred, true, 1.0, 5, dataclasses.replace(base, **{field: 0.0}), pred_e0, true_e0)
     assert float(off) < float(loss)
+
+
+@pytest.mark.parametrize("backprop", [False, True])
+def test_e0_backprop_decides_whether_the_e0_loss_trains_the_backbone(backprop):
+    torch.manual_seed(0)
+    model = XANE3(dataclasses.replace(TINY, e0_backprop=backprop)).double().train()
+    model(batch_of([random_graph(1, 9), random_graph(2, 6)]))["e0"].sum().backward()
+    reached = any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.blocks.parameters())
+    assert reached == backprop
+    assert any(p.grad is not None for p in model.e0_head.parameters())
