@@ -12,10 +12,12 @@ one) and multiplying it by the factor above **with the site's own xsedge+ from i
 xmu.dat**: a user predicting a new structure has no xsedge+, so the numbers here use
 one piece of FEFF output per site that a prediction alone does not give.
 
-    python benchmarks/omnixas_convention.py --data DIR_OR_ARCHIVE [--model cu-k-feff]
+    python benchmarks/omnixas_convention.py --data DIR_OR_ARCHIVE [--model cu-k-feff] [--ids FILE]
 
 ``--data`` is the Cu FEFF dataset (``../shared/data/cu-k-feff.tar.xz`` or its extracted
-folder); validation ids from ``splits/val.txt``, the training mean over ``splits/train.txt``.
+folder); validation ids from ``splits/val.txt`` unless ``--ids`` names a file (for the
+numbers that count: the reporting part, ``resources/models/cu-k-feff/reporting_ids.txt``);
+the training mean over ``splits/train.txt``.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="cu-k-feff archive or folder")
     parser.add_argument("--model", default="cu-k-feff")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--ids", help="file of record ids to score (default: splits/val.txt)")
     args = parser.parse_args()
     from model_core.inference import load_model
     from model_core.spectra.normalize import target_normalization_from_record
@@ -95,7 +98,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = dataset_root(args.data, Path(tmp))
         train_ids = (root / "splits" / "train.txt").read_text().split()
-        val_ids = (root / "splits" / "val.txt").read_text().split()
+        ids_file = Path(args.ids) if args.ids else root / "splits" / "val.txt"
+        val_ids = ids_file.read_text().split()
         train_mean = np.mean([read_true(root, r)[0] for r in train_ids], axis=0)
 
         predictor = load_model(args.model, device=args.device)
@@ -128,7 +132,7 @@ def main() -> None:
             feff_edge.append(edge)
         truths = np.array(truths)
     error = e0_pred - e0_true
-    print(f"model {args.model}; validation split: {len(dataset.ids)} of {len(val_ids)} sites; "
+    print(f"model {args.model}; {args.ids or 'validation split'}: {len(dataset.ids)} of {len(val_ids)} sites; "
           f"training mean over {len(train_ids)} sites of splits/train.txt")
     print(f"true E0 = dataset e0_abs; max |e0_abs - (omega - e)| = "
           f"{np.max(np.abs(e0_true - np.array(feff_edge))):.3f} eV")

@@ -37,6 +37,18 @@ def test_calibrate_cli_adds_only_new_keys(tmp_path, capsys):
     prediction = load_model(str(out), device="cpu").predict(cuprite(), [0])
     assert prediction.band is not None and prediction.band.level == 0.9
     assert prediction.domain_score is not None
+    # Sites that chose nothing are only scored: the same entries, two more numbers.
+    report = tmp_path / "report.txt"
+    report.write_text("\n".join(str(i) for i, g in zip(prepared.ids, prepared.group_ids)
+                                if str(g) in {"mp-4", "mp-5"}))
+    scored = tmp_path / "scored.pt"
+    main([str(model), "--data", str(data), "--ids", str(val), "--report-ids", str(report),
+          "--out", str(scored), "--device", "cpu"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["reporting_sites"] == 4 and summary["training_sites"] == 12
+    assert 0 <= summary["reporting_coverage"] <= 1 and 0 <= summary["reporting_share_domain_score_le_1"] <= 1
+    assert torch.equal(torch.load(scored, weights_only=True)["spread_calibration"]["scale"],
+                       after["spread_calibration"]["scale"])
     with pytest.raises(SystemExit):
         main([str(model), "--data", str(tmp_path / "nope"), "--ids", str(val), "--out", str(out)])
     assert "no such dataset" in capsys.readouterr().err

@@ -14,7 +14,9 @@ sites: the validation materials are split into two halves (grouped, seeded); eac
 fitted and scored on the other, and the mean over both directions is reported (and stored
 under ``info``) as the held-out coverage and the held-out share of sites with score <= 1.
 The validation split also chose the members' epochs, so those numbers are optimistic only
-as far as that choice fits validation noise.
+as far as that choice fits validation noise. ``--report-ids`` names sites that chose
+nothing (the reporting part of ``data.report_fraction``): the fitted entries are scored
+on them once, as ``reporting_coverage`` and ``reporting_share_domain_score_le_1``.
 
 Prints one JSON object.
 """
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="validation record ids: a file (one per line) or a split name of DATA (val.txt)")
     parser.add_argument("--train-ids", help="training record ids for the domain index (file or split name; "
                                             "default: every record of a group with no validation record)")
+    parser.add_argument("--report-ids", help="sites that chose nothing (file or split name): score the "
+                                             "fitted band and domain index on them, never fit")
     parser.add_argument("--out", required=True, help="where the calibrated checkpoint goes")
     parser.add_argument("--level", type=float, default=0.9, help="central-interval probability (default 0.9)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the grouped half split (default 0)")
@@ -94,6 +98,19 @@ def held_out(true, mu, spread, val_embedding, groups, seed, level, domain_base) 
     return report
 
 
+def _score_reporting(entries: dict, true: np.ndarray, out) -> dict:
+    """Coverage of the fitted band and share of domain scores <= 1 on sites that chose nothing."""
+    from model_core.trust.calibration import SpreadCalibration, coverage
+    from model_core.trust.domain import DomainIndex
+
+    scores = DomainIndex.from_dict(entries["domain_index"]).score(out.embedding)
+    result = {"reporting_share_domain_score_le_1": float(np.mean(scores <= 1.0))}
+    if "spread_calibration" in entries and out.spread is not None:
+        lo, hi = SpreadCalibration.from_dict(entries["spread_calibration"]).band(out.mu, out.spread)
+        result["reporting_coverage"] = coverage(true, lo, hi)
+    return result
+
+
 def run(argv: Sequence[str] | None = None) -> dict:
     """Calibrate and write the checkpoint; returns the JSON summary."""
     args = build_parser().parse_args(argv)
@@ -121,8 +138,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
             val_groups = set(map(str, val.group_ids))
             train = dataset.take(np.array([k for k, g in enumerate(dataset.group_ids)
                                            if str(g) not in val_groups], dtype=np.int64))
-        train = train.take(np.array([k for k, g in enumerate(train.group_ids)
-                                     if str(g) not in set(map(str, val.group_ids))], dtype=np.int64))
+        reporting = dataset.subset(_read_ids(args.report_ids, dataset.splits)) if args.report_ids else None
+        held = set(map(str, val.group_ids)) | (set(map(str, reporting.group_ids)) if reporting else set())
+        train = train.take(np.array([k for k, g in enumerate(train.group_ids) if str(g) not in held],
+                                    dtype=np.int64))
         if len(val) < 2 or len(train) < 10:
             raise ValueError(f"{args.data}: {len(val)} validation and {len(train)} training sites "
                              "found; need at least 2 and 10")
@@ -131,6 +150,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         first = XanesPredictor(dataclasses.replace(checkpoint, member_state_dicts=(), member_model_configs=()),
                                predictor.info.name, device=args.device)
         train_out = first.graph_outputs(list(train.graphs))
+        report_out = predictor.graph_outputs(list(reporting.graphs)) if reporting is not None else None
     except (ValueError, OSError, KeyError, CheckpointError, ModelLoadError) as exc:
         fail(str(exc))
     true = np.asarray(val.mu, dtype=np.float64)
@@ -153,6 +173,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
                         "fitted_coverage": coverage(true, *calibration.band(val_out.mu, val_out.spread))})
     else:
         summary["spread_calibration"] = "none: a single model has no members' spread to calibrate"
+    if report_out is not None:
+        summary.update(_score_reporting(entries, np.asarray(reporting.mu, dtype=np.float64), report_out))
+        summary["reporting_sites"] = len(reporting)
     try:
         add_entries(predictor.info.path, args.out, entries)
     except (CheckpointError, OSError) as exc:
