@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from model_core.spectra.align import _default_step, _grid, _metrics, broaden
+from model_core.spectra.align import broaden, comparison_grid, comparison_metrics, default_step_ev
 
 __all__ = ["FitResult", "fit_comparison", "fit_components", "fit_spectrum", "voigt_fwhm"]
 
@@ -287,7 +287,7 @@ def fit_components(measured_energy_ev: np.ndarray, measured_mu: np.ndarray,
     lo, hi = max(me[0], placed_lo), min(me[-1], placed_hi)
     if window is not None:
         lo, hi = max(lo, float(window[0])), min(hi, float(window[1]))
-    energy = _grid(lo, hi, step_ev or _default_step(me, lo, hi)) if hi > lo else np.zeros(0)
+    energy = comparison_grid(lo, hi, step_ev or default_step_ev(me, lo, hi)) if hi > lo else np.zeros(0)
     if len(energy) < _MIN_POINTS:
         raise ValueError(f"the fit window {lo:.1f}-{hi:.1f} eV holds fewer than {_MIN_POINTS} points "
                          f"of both the measured ({me[0]:.1f}-{me[-1]:.1f} eV) and the predicted spectra")
@@ -353,8 +353,8 @@ def fit_components(measured_energy_ev: np.ndarray, measured_mu: np.ndarray,
         parameter_names=tuple(names), parameters=dict(zip(names, map(float, x))),
         stderr=dict(zip(names, map(float, stderr))), covariance=covariance,
         fixed=tuple(n for n in names if n in fix),
-        metrics_before=_metrics(measured, initial_curve, energy),
-        metrics_after=_metrics(measured, fitted, energy),
+        metrics_before=comparison_metrics(measured, initial_curve, energy),
+        metrics_after=comparison_metrics(measured, fitted, energy),
         energy_ev=energy, measured=measured, initial=initial_curve, fitted=fitted,
         offsets_ev=tuple(float(o) for o in offsets_ev), shift_bounds_ev=bounds_shift,
         window=(float(energy[0]), float(energy[-1])), success=bool(solution.success),

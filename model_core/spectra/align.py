@@ -35,7 +35,10 @@ __all__ = [
     "auto_align",
     "broaden",
     "compare",
+    "comparison_grid",
+    "comparison_metrics",
     "comparison_to_csv",
+    "default_step_ev",
     "similarity",
 ]
 
@@ -183,7 +186,7 @@ def auto_align(meas_energy: np.ndarray, meas_mu: np.ndarray, pred_energy_abs: np
     return float((k_max - (j + offset)) * step)
 
 
-def _metrics(measured: np.ndarray, predicted: np.ndarray, energy: np.ndarray) -> dict[str, float]:
+def comparison_metrics(measured: np.ndarray, predicted: np.ndarray, energy: np.ndarray) -> dict[str, float]:
     """mse, pearson_r, pearson_r_deriv, cosine, n_points of two curves on one grid."""
 
     def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -202,12 +205,14 @@ def _metrics(measured: np.ndarray, predicted: np.ndarray, energy: np.ndarray) ->
     }
 
 
-def _grid(lo: float, hi: float, step: float) -> np.ndarray:
+def comparison_grid(lo: float, hi: float, step: float) -> np.ndarray:
+    """Evenly spaced energies from ``lo`` up to ``hi`` (included when it falls on a step)."""
     n = int(math.floor((hi - lo) / step + 1e-9)) + 1
     return lo + step * np.arange(n)
 
 
-def _default_step(energy: np.ndarray, lo: float, hi: float) -> float:
+def default_step_ev(energy: np.ndarray, lo: float, hi: float) -> float:
+    """Grid step for comparing on [lo, hi]: the data's median spacing there, within 0.1–1 eV."""
     inside = energy[(energy >= lo) & (energy <= hi)]
     spacing = float(np.median(np.diff(inside))) if len(inside) > 2 else (hi - lo) / 100.0
     # The data's own sampling, but not finer than 0.1 eV (pointless) nor coarser
@@ -244,10 +249,10 @@ def similarity(meas_e: np.ndarray, meas_mu: np.ndarray, pred_e: np.ndarray, pred
     lo, hi = _overlap(*ranges)
     if hi - lo < _MIN_OVERLAP_EV:
         raise ValueError("the spectra do not overlap in energy (need at least 2 eV in common)")
-    grid = _grid(lo, hi, step or _default_step(me, lo, hi))
+    grid = comparison_grid(lo, hi, step or default_step_ev(me, lo, hi))
     if len(grid) < _MIN_OVERLAP_POINTS:
         grid = np.linspace(lo, hi, _MIN_OVERLAP_POINTS)
-    return _metrics(np.interp(grid, me, mm), np.interp(grid, pe, pm), grid)
+    return comparison_metrics(np.interp(grid, me, mm), np.interp(grid, pe, pm), grid)
 
 
 # ---------------------------------------------------------------------------
@@ -372,7 +377,7 @@ def compare(measured: Any, norm: Any, prediction_spectrum: Spectrum, *, mode: st
         raise ValueError(f"the prediction ({placed[0] + shift:.1f}-{placed[-1] + shift:.1f} eV after placement) "
                          f"and the measured spectrum ({me[0]:.1f}-{me[-1]:.1f} eV) do not overlap"
                          + ("" if window is None else f" within {window[0]:.1f}-{window[1]:.1f} eV"))
-    grid = _grid(lo, hi, step_ev or _default_step(me, lo, hi))
+    grid = comparison_grid(lo, hi, step_ev or default_step_ev(me, lo, hi))
     if len(grid) < _MIN_OVERLAP_POINTS:
         grid = np.linspace(lo, hi, _MIN_OVERLAP_POINTS)
     measured_grid = np.interp(grid, me, mm)
@@ -381,7 +386,7 @@ def compare(measured: Any, norm: Any, prediction_spectrum: Spectrum, *, mode: st
         energy_ev=grid, measured=measured_grid, predicted=predicted_grid,
         d_measured=np.gradient(measured_grid, grid), d_predicted=np.gradient(predicted_grid, grid),
         shift_ev=float(shift), e0=float(norm.e0), edge_step=float(norm.edge_step),
-        metrics=_metrics(measured_grid, predicted_grid, grid), mode=mode, e0_reference=reference,
+        metrics=comparison_metrics(measured_grid, predicted_grid, grid), mode=mode, e0_reference=reference,
         e0_predicted_ev=None if e0_pred is None else float(e0_pred),
         broaden_fwhm_ev=float(broaden_fwhm_ev or 0.0), broaden_kind=broaden_kind, use_flat=use_flat,
         window=(float(grid[0]), float(grid[-1])),
