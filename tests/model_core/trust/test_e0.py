@@ -111,3 +111,43 @@ def test_combine_and_split_keep_the_e0_fields():
     with pytest.raises(ValueError, match="come together"):
         Prediction(energy_ev=grid, site_indices=[0], weights=[1], mu=np.ones((1, 11)), average=np.ones(11),
                    e0_ev=[1.0], e0_lo_ev=[0.5])
+
+
+def _meta(text: str) -> dict[str, str]:
+    return dict(line[2:].split(": ", 1) for line in text.splitlines() if line.startswith("# "))
+
+
+def test_wide_csv_gains_the_e0_lines(tiny_ensemble, tmp_path):
+    from model_core.cli.predict import run
+    from tests.model_core.helpers import CUPRITE_CIF
+
+    cif = tmp_path / "Cu2O.cif"
+    cif.write_text(CUPRITE_CIF)
+    before = tmp_path / "before.csv"
+    assert run([str(cif), "--model", str(tiny_ensemble), "--out", str(before)]) == 0
+    old = _meta(before.read_text())
+    assert old["e0_interval"].startswith("none: the edge energy is uncalibrated")
+    assert "predicted_e0_interval90_ev" not in old and float(old["predicted_e0_spread_ev"]) >= 0
+
+    calibration = E0Calibration(level=0.9, levels=(0.9,), scales=(2.0,), scaled=True, spread_floor_ev=0.05,
+                                method=SCALED_METHOD)
+    path = add_entries(tiny_ensemble, tmp_path / "e0.pt", {"e0_calibration": calibration.to_dict()})
+    after = tmp_path / "after.csv"
+    assert run([str(cif), "--model", str(path), "--out", str(after)]) == 0
+    meta = _meta(after.read_text())
+    # Every earlier line and every data row stays as it was.
+    same = set(old) - {"e0_interval", "model"}
+    assert {k: meta[k] for k in same} == {k: old[k] for k in same}
+    strip = [line for line in after.read_text().splitlines() if not line.startswith("#")]
+    assert strip == [line for line in before.read_text().splitlines() if not line.startswith("#")]
+    e0 = float(meta["predicted_e0_ev"])
+    lo, hi = (float(v) for v in meta["predicted_e0_interval90_ev"].split(","))
+    assert lo < e0 < hi
+    sites = meta["sites"].split()
+    pairs = dict(item.split("=") for item in meta["site_e0_ev"].split(" (")[0].split())
+    assert list(pairs) == sites and all(abs(float(v) - e0) < 0.01 for v in pairs.values())
+    bounds = dict(item.split("=") for item in meta["site_e0_interval90_ev"].split(" (")[0].split())
+    assert list(bounds) == sites and bounds[sites[0]] == f"{lo:.2f},{hi:.2f}"
+    assert SCALED_METHOD in meta["site_e0_interval90_ev"]
+    spreads = dict(item.split("=") for item in meta["site_e0_spread_ev"].split(" (")[0].split())
+    assert list(spreads) == sites and "e0_interval" not in meta
