@@ -44,9 +44,11 @@ class Curve:
         band_label: what the band means, shown in the legend ("90% band",
             "members' spread (uncalibrated)"); "" without a band.
         warning: appended to the legend text ("" for none), e.g. :data:`OUT_OF_DOMAIN_WARNING`.
-        e0_ev: the predicted edge energy on the curve's (absolute) axis, marked on the plot and
-            given in the legend; None on the edge-relative axis and for other kinds.
+        e0_ev: the prediction's absolute edge energy, given in the legend and marked on the
+            curve; None on the edge-relative axis and for other kinds.
         e0_halfwidth_ev: half-width of its calibrated interval (None when uncalibrated).
+        e0_shift_ev: the alignment shift the curve is drawn with: the mark sits at
+            ``e0_ev + e0_shift_ev`` on the axis.
     """
 
     label: str
@@ -66,6 +68,7 @@ class Curve:
     warning: str = ""
     e0_ev: float | None = None
     e0_halfwidth_ev: float | None = None
+    e0_shift_ev: float = 0.0
 
 
 #: Legend suffix of a predicted curve whose site (or any averaged site) has a domain score > 1.
@@ -135,7 +138,7 @@ def curves_for(prediction: Prediction, reference: str = "edge",
                             spread=None if spread is None else spread[k],
                             band=None if lo is None else (lo[k], hi[k]), band_label=band_label,
                             warning=OUT_OF_DOMAIN_WARNING if outside[k] else "",
-                            e0_ev=place(spectrum.e0_ev) if marked else None,
+                            e0_ev=spectrum.e0_ev if marked else None, e0_shift_ev=float(shift_ev),
                             e0_halfwidth_ev=float(halfwidth[k]) if marked and halfwidth is not None else None))
     if len(prediction.site_indices) > 1:
         average = prediction.average_spectrum()
@@ -152,7 +155,7 @@ def curves_for(prediction: Prediction, reference: str = "edge",
                             float(np.sum(prediction.weights)), spread=avg_spread,
                             band=band, band_label=band_label,
                             warning=OUT_OF_DOMAIN_WARNING if outside.any() else "",
-                            e0_ev=place(average.e0_ev) if marked else None,
+                            e0_ev=average.e0_ev if marked else None, e0_shift_ev=float(shift_ev),
                             e0_halfwidth_ev=0.5 * (interval[1] - interval[0]) if marked and interval else None))
     return curves
 
@@ -362,7 +365,7 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
             point.setVisible(False)
             bar.setVisible(False)
             return
-        x = np.array([curve.e0_ev])
+        x = np.array([curve.e0_ev + curve.e0_shift_ev])
         y = np.interp(x, curve.energy, curve.mu)
         point.setData(x, y, pen=None, symbol="d", symbolSize=11, symbolPen=pg.mkPen("k"),
                       symbolBrush=pg.mkBrush(*color))

@@ -123,3 +123,24 @@ def test_uncalibrated_e0_is_marked_without_a_bar(qtbot, window, tmp_path):
     assert e0_text(curve) == f"E0 {curve.e0_ev:.1f} eV"
     point, bar = window.plots._e0_marks[curve.label]
     assert point.isVisible() and not bar.isVisible()
+
+
+def test_aligned_curve_is_marked_where_it_is_drawn_and_labelled_with_the_prediction(qtbot):
+    from tests.xanes_gui.fakes import GRID, synthetic_edge
+    from model_core.types import Prediction
+    from xanes_gui.plots import SpectraPlots, curves_for
+
+    mu = synthetic_edge(GRID)[None]
+    prediction = Prediction(energy_ev=GRID, site_indices=[0], weights=[1.0], mu=mu, average=mu[0],
+                            e0_ev=[8980.0], e0_lo_ev=[8979.7], e0_hi_ev=[8980.3], e0_band=Band(0.9, "m"))
+    (curve,) = curves_for(prediction, "absolute", shift_ev=-2.0)
+    assert curve.e0_ev == 8980.0 and e0_text(curve) == "E0 8980.0 ± 0.3 eV"
+    assert curve.energy[0] == pytest.approx(GRID[0] + 8978.0)
+    # The fallback E0 of a measured spectrum is no prediction: nothing is marked.
+    bare = replace(prediction, e0_ev=None, e0_lo_ev=None, e0_hi_ev=None, e0_band=None)
+    assert curves_for(bare, "absolute", e0_fallback=8990.0)[0].e0_ev is None
+    plots = SpectraPlots()
+    qtbot.addWidget(plots)
+    plots.set_curves([curve])
+    x, _ = plots._e0_marks[curve.label][0].getData()
+    assert x[0] == pytest.approx(8978.0)
