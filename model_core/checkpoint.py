@@ -21,9 +21,10 @@ Layout (``FORMAT_VERSION`` 3; versions 1 and 2 still load)::
       "library_versions": {...},
       "spread_calibration": {...},      # optional: model_core.trust.calibration
       "domain_index": {...},            # optional: model_core.trust.domain
+      "e0_calibration": {...},          # optional: model_core.trust.e0
     }
 
-The two optional trust entries are added by ``xanes-calibrate`` to any checkpoint without
+The optional trust entries are added by ``xanes-calibrate`` to any checkpoint without
 touching the rest (:func:`add_entries`); programs that predate them ignore them.
 
 Whole models are never pickled: only tensors and plain Python values go in.
@@ -98,6 +99,7 @@ class Checkpoint:
     member_model_configs: tuple[ModelConfig, ...] = ()
     spread_calibration: Mapping[str, Any] | None = None
     domain_index: Mapping[str, Any] | None = None
+    e0_calibration: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.member_model_configs and len(self.member_model_configs) != len(self.member_state_dicts):
@@ -157,7 +159,8 @@ class Checkpoint:
             "metrics": dict(self.metrics),
             "library_versions": {str(k): str(v) for k, v in (self.library_versions or library_versions()).items()},
             **{name: dict(value) for name, value in (("spread_calibration", self.spread_calibration),
-                                                      ("domain_index", self.domain_index))
+                                                      ("domain_index", self.domain_index),
+                                                      ("e0_calibration", self.e0_calibration))
                if value is not None},
         }
 
@@ -198,6 +201,7 @@ def checkpoint_from_dict(data: Mapping[str, Any], source: str = "") -> Checkpoin
         member_model_configs=tuple(from_dict(ModelConfig, c) for c in data.get("ensemble_model_configs") or ()),
         spread_calibration=data.get("spread_calibration"),
         domain_index=data.get("domain_index"),
+        e0_calibration=data.get("e0_calibration"),
     )
 
 

@@ -181,10 +181,13 @@ class XanesPredictor:
         )
         from model_core.trust.calibration import SpreadCalibration
         from model_core.trust.domain import DomainIndex
+        from model_core.trust.e0 import E0Calibration
 
         self._calibration = (None if checkpoint.spread_calibration is None or len(self._models) < 2
                              else SpreadCalibration.from_dict(checkpoint.spread_calibration))
         self._domain_index = None if checkpoint.domain_index is None else DomainIndex.from_dict(checkpoint.domain_index)
+        self._e0_calibration = (None if checkpoint.e0_calibration is None or not has_e0
+                                else E0Calibration.from_dict(checkpoint.e0_calibration))
 
     @property
     def checkpoint(self):
@@ -244,17 +247,27 @@ class XanesPredictor:
         if spread is not None and self.calibration is not None:
             lo, hi = self.calibration.band(mu, spread)
             band = Band(level=self.calibration.level, method=self.calibration.method)
+        e0_interval = (None if out.e0 is None or self._e0_calibration is None
+                       else self._e0_calibration.interval(out.e0, out.e0_spread))
+        e0_band = None if e0_interval is None else Band(self._e0_calibration.level, self._e0_calibration.method)
         return Prediction(
             energy_ev=self.info.energy_ev, site_indices=selection.indices, weights=weights,
             mu=mu, average=average, e0_ev=out.e0, attention=out.attention, model_name=self.info.name,
             trained=self.info.trained, element=self.info.element, edge=self.info.edge,
             mu_spread=spread, mu_lo=lo, mu_hi=hi, band=band, domain_score=out.domain_score,
+            e0_spread_ev=out.e0_spread, e0_lo_ev=None if e0_interval is None else e0_interval[0],
+            e0_hi_ev=None if e0_interval is None else e0_interval[1], e0_band=e0_band,
         )
 
     @property
     def calibration(self):
         """The checkpoint's :class:`~model_core.trust.calibration.SpreadCalibration`, or None."""
         return self._calibration
+
+    @property
+    def e0_calibration(self):
+        """The checkpoint's :class:`~model_core.trust.e0.E0Calibration`, or None."""
+        return self._e0_calibration
 
     @property
     def domain_index(self):
@@ -296,7 +309,7 @@ class XanesPredictor:
         unique, slot, correspondence = _distinct_graphs(graphs)
 
         total = len(unique)
-        spectra, spreads, e0s, node_weights, embeddings = [], [], [], [], []
+        spectra, spreads, e0s, e0_spreads, node_weights, embeddings = [], [], [], [], [], []
         with torch.inference_mode():
             for start in range(0, total, self._batch_size):
                 chunk = unique[start:start + self._batch_size]
@@ -307,7 +320,9 @@ class XanesPredictor:
                 spreads.append(member_mu.std(0, correction=0).cpu().numpy())
                 embeddings.append(outs[0]["readout"].double().cpu().numpy())
                 if outs[0].get("e0") is not None and self.info.has_e0:
-                    e0s.append(torch.stack([out["e0"] for out in outs]).double().mean(0).cpu().numpy())
+                    member_e0 = torch.stack([out["e0"] for out in outs]).double()  # (K, B) standardized
+                    e0s.append(member_e0.mean(0).cpu().numpy())
+                    e0_spreads.append(member_e0.std(0, correction=0).cpu().numpy())
                 node_weight = torch.stack([out["attention"] for out in outs]).double().mean(0).cpu().numpy()
                 node_graph = batch.batch.cpu().numpy()
                 node_weights.extend(node_weight[node_graph == k] for k in range(len(chunk)))
@@ -315,9 +330,11 @@ class XanesPredictor:
                     progress(min(start + len(chunk), total), total)
         mu = np.concatenate(spectra, axis=0)[slot]
         spread = np.concatenate(spreads, axis=0)[slot] if len(self._models) > 1 else None
-        e0 = None
+        e0 = e0_spread = None
         if e0s:
             e0 = np.concatenate(e0s)[slot] * self._checkpoint.e0_std_ev + self._checkpoint.e0_mean_ev
+            if len(self._models) > 1:
+                e0_spread = np.concatenate(e0_spreads)[slot] * abs(self._checkpoint.e0_std_ev)
         attention = tuple(
             SiteAttention(atom_index=graph.atom_index, image=graph.image,
                           distance=np.linalg.norm(graph.positions, axis=1),
@@ -327,7 +344,7 @@ class XanesPredictor:
         # Scored once per distinct graph: the nearest-neighbour search is most of the cost.
         score = None if self._domain_index is None else self._domain_index.score(embedding)[slot]
         return GraphOutputs(mu=mu, e0=e0, attention=attention, spread=spread,
-                            embedding=embedding[slot], domain_score=score)
+                            embedding=embedding[slot], domain_score=score, e0_spread=e0_spread)
 
 
 @dataclass(frozen=True, eq=False)
@@ -341,6 +358,8 @@ class GraphOutputs:
         spread: (M, G) standard deviation over members, or None for one model.
         embedding: (M, F) the first member's readout vector (the domain-score embedding).
         domain_score: (M,) domain score, or None without a domain index.
+        e0_spread: (M,) standard deviation of the absolute E0 over members in eV, or None
+            for one model or without E0.
     """
 
     mu: np.ndarray
@@ -349,6 +368,7 @@ class GraphOutputs:
     spread: np.ndarray | None
     embedding: np.ndarray
     domain_score: np.ndarray | None
+    e0_spread: np.ndarray | None = None
 
 
 # Two environments are the same when every node has a partner of the same element within

@@ -333,6 +333,11 @@ class Prediction:
         domain_score: (M,) distance of each site's learned environment to the training
             data, scaled so 95% of validation sites score <= 1 (> 1: outside the model's
             domain; see :mod:`model_core.trust.domain`), or None without a domain index.
+        e0_spread_ev: (M,) standard deviation of ``e0_ev`` over the members of an ensemble
+            (eV), or None for a single model or without an E0 head.
+        e0_lo_ev, e0_hi_ev: (M,) calibrated central interval of each site's absolute E0 in
+            eV (see ``e0_band``), or None when the model carries no E0 calibration.
+        e0_band: level and method of ``e0_lo_ev``/``e0_hi_ev`` (None without them).
     """
 
     energy_ev: np.ndarray
@@ -351,6 +356,10 @@ class Prediction:
     mu_hi: np.ndarray | None = None
     band: Band | None = None
     domain_score: np.ndarray | None = None
+    e0_spread_ev: np.ndarray | None = None
+    e0_lo_ev: np.ndarray | None = None
+    e0_hi_ev: np.ndarray | None = None
+    e0_band: Band | None = None
 
     def __post_init__(self) -> None:
         for name, dtype in (("energy_ev", np.float64), ("site_indices", np.int64),
@@ -358,7 +367,9 @@ class Prediction:
             object.__setattr__(self, name, _frozen_array(getattr(self, name), dtype))
         if (self.mu_lo is None) != (self.band is None) or (self.mu_lo is None) != (self.mu_hi is None):
             raise ValueError("mu_lo, mu_hi and band come together")
-        for name in ("e0_ev", "mu_spread", "mu_lo", "mu_hi", "domain_score"):
+        if not (self.e0_lo_ev is None) == (self.e0_hi_ev is None) == (self.e0_band is None):
+            raise ValueError("e0_lo_ev, e0_hi_ev and e0_band come together")
+        for name in ("e0_ev", "mu_spread", "mu_lo", "mu_hi", "domain_score", "e0_spread_ev", "e0_lo_ev", "e0_hi_ev"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _frozen_array(getattr(self, name), np.float64))
         object.__setattr__(self, "attention", tuple(self.attention))
@@ -374,8 +385,8 @@ class Prediction:
         Returns:
             The prediction of all the parts' sites: ``average`` is the weighted mean of
             their spectra, as :meth:`Predictor.predict` computes it. ``e0_ev``,
-            ``attention``, ``mu_spread``, the band and ``domain_score`` are kept only when
-            every part has them.
+            ``attention``, ``mu_spread``, the band, ``domain_score``, ``e0_spread_ev`` and
+            the E0 interval are kept only when every part has them.
         """
         first = parts[0]
         mu = np.stack([p.mu[0] for p in parts])
@@ -388,15 +399,20 @@ class Prediction:
             values = [getattr(p, name) for p in parts]
             return None if any(v is None for v in values) else np.stack([v[0] for v in values])
 
-        spread, lo, hi, score = (stacked(n) for n in ("mu_spread", "mu_lo", "mu_hi", "domain_score"))
+        spread, lo, hi, score, e0_spread, e0_lo, e0_hi = (stacked(n) for n in (
+            "mu_spread", "mu_lo", "mu_hi", "domain_score", "e0_spread_ev", "e0_lo_ev", "e0_hi_ev"))
         band = first.band if lo is not None and hi is not None and all(p.band == first.band for p in parts) else None
         lo, hi = (lo, hi) if band is not None else (None, None)
+        e0_band = (first.e0_band if e0_lo is not None and all(p.e0_band == first.e0_band for p in parts)
+                   else None)
+        e0_lo, e0_hi = (e0_lo, e0_hi) if e0_band is not None else (None, None)
         return cls(
             energy_ev=first.energy_ev, site_indices=np.array([int(p.site_indices[0]) for p in parts]),
             weights=weights, mu=mu, average=np.average(mu, axis=0, weights=weights), e0_ev=e0,
             attention=attention, model_name=first.model_name, trained=first.trained,
             element=first.element, edge=first.edge, mu_spread=spread,
             mu_lo=lo, mu_hi=hi, band=band, domain_score=score,
+            e0_spread_ev=e0_spread, e0_lo_ev=e0_lo, e0_hi_ev=e0_hi, e0_band=e0_band,
         )
 
     def split(self) -> list["Prediction"]:
@@ -414,6 +430,9 @@ class Prediction:
                 mu_lo=None if self.mu_lo is None else self.mu_lo[k:k + 1],
                 mu_hi=None if self.mu_hi is None else self.mu_hi[k:k + 1], band=self.band,
                 domain_score=None if self.domain_score is None else self.domain_score[k:k + 1],
+                e0_spread_ev=None if self.e0_spread_ev is None else self.e0_spread_ev[k:k + 1],
+                e0_lo_ev=None if self.e0_lo_ev is None else self.e0_lo_ev[k:k + 1],
+                e0_hi_ev=None if self.e0_hi_ev is None else self.e0_hi_ev[k:k + 1], e0_band=self.e0_band,
             ))
         return out
 
@@ -435,6 +454,37 @@ class Prediction:
         return (np.average(self.mu_lo, axis=0, weights=self.weights),
                 np.average(self.mu_hi, axis=0, weights=self.weights))
 
+    @property
+    def e0_halfwidth_ev(self) -> np.ndarray | None:
+        """(M,) half-width in eV of each site's calibrated E0 interval (None without one)."""
+        if self.e0_lo_ev is None or self.e0_hi_ev is None:
+            return None
+        return 0.5 * (self.e0_hi_ev - self.e0_lo_ev)
+
+    @property
+    def average_e0_ev(self) -> float | None:
+        """Weighted mean over sites of ``e0_ev`` (None without an E0 head)."""
+        if self.e0_ev is None or not len(self.e0_ev):
+            return None
+        return float(np.average(self.e0_ev, weights=self.weights))
+
+    @property
+    def average_e0_spread_ev(self) -> float | None:
+        """Weighted mean over sites of ``e0_spread_ev``: an upper bound of the members'
+        spread of :attr:`average_e0_ev` (None for a single model)."""
+        if self.e0_spread_ev is None or not len(self.e0_spread_ev):
+            return None
+        return float(np.average(self.e0_spread_ev, weights=self.weights))
+
+    @property
+    def average_e0_interval_ev(self) -> tuple[float, float] | None:
+        """Bounds for :attr:`average_e0_ev`: the weighted means of the sites' E0 bounds (None
+        without an E0 calibration); conservative, as :attr:`average_band`."""
+        if self.e0_lo_ev is None or self.e0_hi_ev is None or not len(self.e0_lo_ev):
+            return None
+        return (float(np.average(self.e0_lo_ev, weights=self.weights)),
+                float(np.average(self.e0_hi_ev, weights=self.weights)))
+
     def site_spectrum(self, k: int) -> Spectrum:
         """Spectrum of the k-th predicted site (edge-relative energies)."""
         e0 = None if self.e0_ev is None else float(self.e0_ev[k])
@@ -444,8 +494,5 @@ class Prediction:
 
     def average_spectrum(self) -> Spectrum:
         """Multiplicity-weighted average spectrum (edge-relative energies)."""
-        e0 = None
-        if self.e0_ev is not None and len(self.e0_ev):
-            e0 = float(np.average(self.e0_ev, weights=self.weights))
         return Spectrum(self.energy_ev, self.average, label="average", energy_reference="edge",
-                        e0_ev=e0, metadata={"model": self.model_name, "trained": self.trained})
+                        e0_ev=self.average_e0_ev, metadata={"model": self.model_name, "trained": self.trained})

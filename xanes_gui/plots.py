@@ -44,6 +44,11 @@ class Curve:
         band_label: what the band means, shown in the legend ("90% band",
             "members' spread (uncalibrated)"); "" without a band.
         warning: appended to the legend text ("" for none), e.g. :data:`OUT_OF_DOMAIN_WARNING`.
+        e0_ev: the prediction's absolute edge energy, given in the legend and marked on the
+            curve; None on the edge-relative axis and for other kinds.
+        e0_halfwidth_ev: half-width of its calibrated interval (None when uncalibrated).
+        e0_shift_ev: the alignment shift the curve is drawn with: the mark sits at
+            ``e0_ev + e0_shift_ev`` on the axis.
     """
 
     label: str
@@ -61,6 +66,9 @@ class Curve:
     band: tuple[np.ndarray, np.ndarray] | None = None
     band_label: str = ""
     warning: str = ""
+    e0_ev: float | None = None
+    e0_halfwidth_ev: float | None = None
+    e0_shift_ev: float = 0.0
 
 
 #: Legend suffix of a predicted curve whose site (or any averaged site) has a domain score > 1.
@@ -118,6 +126,8 @@ def curves_for(prediction: Prediction, reference: str = "edge",
         UNCALIBRATED_BAND_LABEL if spread is not None else "")
     scores = prediction.domain_score
     outside = np.zeros(len(prediction.site_indices), dtype=bool) if scores is None else np.asarray(scores) > 1.0
+    marked = absolute and own_e0  # the marker shows the model's own E0, never a fallback
+    halfwidth = prediction.e0_halfwidth_ev
     curves = []
     for k, site in enumerate(prediction.site_indices):
         spectrum = prediction.site_spectrum(k)
@@ -127,7 +137,9 @@ def curves_for(prediction: Prediction, reference: str = "edge",
                             int(site), float(prediction.weights[k]),
                             spread=None if spread is None else spread[k],
                             band=None if lo is None else (lo[k], hi[k]), band_label=band_label,
-                            warning=OUT_OF_DOMAIN_WARNING if outside[k] else ""))
+                            warning=OUT_OF_DOMAIN_WARNING if outside[k] else "",
+                            e0_ev=spectrum.e0_ev if marked else None, e0_shift_ev=float(shift_ev),
+                            e0_halfwidth_ev=float(halfwidth[k]) if marked and halfwidth is not None else None))
     if len(prediction.site_indices) > 1:
         average = prediction.average_spectrum()
         energy, mu, avg_spread = average.energy_ev + place(average.e0_ev), average.mu, prediction.average_spread
@@ -138,10 +150,13 @@ def curves_for(prediction: Prediction, reference: str = "edge",
             energy, mu, avg_spread, band = (placed.energy_ev + float(shift_ev), placed.average, placed.spread,
                                             placed.band)
         d1, d2 = derivatives(energy, mu)
+        interval = prediction.average_e0_interval_ev
         curves.append(Curve(AVERAGE_LABEL, energy, mu, d1, d2, ref, None,
                             float(np.sum(prediction.weights)), spread=avg_spread,
                             band=band, band_label=band_label,
-                            warning=OUT_OF_DOMAIN_WARNING if outside.any() else ""))
+                            warning=OUT_OF_DOMAIN_WARNING if outside.any() else "",
+                            e0_ev=average.e0_ev if marked else None, e0_shift_ev=float(shift_ev),
+                            e0_halfwidth_ev=0.5 * (interval[1] - interval[0]) if marked and interval else None))
     return curves
 
 
@@ -180,6 +195,14 @@ def feff_curves(result, reference: str, color_for, shift_ev: float = 0.0) -> lis
         curves.append(Curve(label, energy, np.asarray(spectrum.mu, dtype=float), d1, d2, reference, site, weight,
                             kind="feff", color=color_for(index), dashed=True))
     return curves
+
+
+def e0_text(curve: Curve) -> str:
+    """Legend text of a curve's edge energy ("E0 8979.1 ± 0.4 eV"; "" without one)."""
+    if curve.e0_ev is None:
+        return ""
+    half = "" if curve.e0_halfwidth_ev is None else f" ± {curve.e0_halfwidth_ev:.1f}"
+    return f"E0 {curve.e0_ev:.1f}{half} eV"
 
 
 def curve_color(index: int, label: str) -> tuple[int, int, int]:
@@ -226,6 +249,8 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
         self._items: dict[str, list[pg.PlotDataItem]] = {}
         # label -> (upper edge, lower edge, fill) of the ensemble band in the μ panel
         self._bands: dict[str, tuple[pg.PlotCurveItem, pg.PlotCurveItem, pg.FillBetweenItem]] = {}
+        # label -> (point at E0 on the curve, horizontal bar of its calibrated interval) in the μ panel
+        self._e0_marks: dict[str, tuple[pg.PlotDataItem, pg.ErrorBarItem]] = {}
         self._curves: list[Curve] = []
         self._hidden: frozenset[str] = frozenset()
         self._lines = []
@@ -265,6 +290,9 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
         for label, band in self._bands.items():
             if label not in wanted:
                 self._show_band(band, None, (0, 0, 0), False)
+        for label, mark in self._e0_marks.items():
+            if label not in wanted:
+                self._show_e0(mark, None, (0, 0, 0), False)
         self.legend.clear()
         for index, curve in enumerate(curves):
             items = self._items.get(curve.label)
@@ -293,8 +321,16 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
                     self.panels[0].addItem(fill)
                     band = self._bands[curve.label] = (upper, lower, fill)
                 self._show_band(band, curve, color, curve.label not in self._hidden)
+            if curve.e0_ev is not None or curve.label in self._e0_marks:
+                mark = self._e0_marks.get(curve.label)
+                if mark is None:
+                    mark = self._e0_marks[curve.label] = (pg.PlotDataItem(), pg.ErrorBarItem())
+                    for item in mark:
+                        self.panels[0].addItem(item, ignoreBounds=True)
+                self._show_e0(mark, curve, color, curve.label not in self._hidden)
             if curve.label not in self._hidden:
                 text = f"{curve.label} ({curve.band_label})" if curve.band_label else curve.label
+                text = f"{text} · {e0_text(curve)}" if curve.e0_ev is not None else text
                 self.legend.addItem(items[0], f"{text} {curve.warning}" if curve.warning else text)
         for plot in self.panels:
             plot.getViewBox().setAutoVisible(y=False)
@@ -319,6 +355,24 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
         lower.setData(curve.energy, curve.mu - curve.spread)
         fill.setBrush(pg.mkBrush(*color, 60))
         fill.setVisible(visible)
+
+    @staticmethod
+    def _show_e0(mark, curve: Curve | None, color, visible: bool) -> None:
+        """A diamond on the curve at its E0 and a bar over the calibrated interval (hidden without E0)."""
+        point, bar = mark
+        if curve is None or curve.e0_ev is None or not len(curve.energy):
+            point.setData([], [])
+            point.setVisible(False)
+            bar.setVisible(False)
+            return
+        x = np.array([curve.e0_ev + curve.e0_shift_ev])
+        y = np.interp(x, curve.energy, curve.mu)
+        point.setData(x, y, pen=None, symbol="d", symbolSize=11, symbolPen=pg.mkPen("k"),
+                      symbolBrush=pg.mkBrush(*color))
+        point.setVisible(visible)
+        half = curve.e0_halfwidth_ev
+        bar.setData(x=x, y=y, left=half or 0.0, right=half or 0.0, beam=None, pen=pg.mkPen(color, width=2))
+        bar.setVisible(visible and half is not None)
 
     def focus_x(self, lo: float, hi: float) -> None:
         """Show the energies lo..hi, y ranges fitted to the data visible there.

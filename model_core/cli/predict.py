@@ -24,6 +24,11 @@ others are still predicted. Exit status: 0, 1 when some INPUT failed, 2 when all
 Trust (models calibrated with ``xanes-calibrate``): the wide CSV appends the columns
 ``lo,hi`` (calibrated band of the average) and the lines ``# domain_score:`` and, when a
 site scores > 1, ``# warning:``; the tidy CSV appends ``mu_lo,mu_hi`` and ``domain_score``.
+Edge energies (models with an E0 head): the wide CSV gives ``# predicted_e0_ev:`` (the
+weighted average), ``# site_e0_ev:`` (site=E0 pairs) and, for ensembles, the members'
+standard deviations ``# predicted_e0_spread_ev:`` and ``# site_e0_spread_ev:``; a model
+with an E0 calibration adds the calibrated intervals ``# predicted_e0_interval90_ev: LO,HI``
+and ``# site_e0_interval90_ev:`` (site=LO,HI pairs; the number is the level in percent).
 ``--attribution`` writes the occlusion attribution of every predicted site (see
 :mod:`model_core.trust.attribution`).
 """
@@ -205,7 +210,8 @@ def write_wide(stream, result: SiteResult, predictor, energy: str = "relative") 
         groups = ["=".join(map(str, m)) for m in result.equivalences.values()]
         meta.append(("symmetry_equivalent_sites", " ".join(groups)))
     if pred.e0_ev is not None:
-        meta.append(("predicted_e0_ev", f"{float(np.average(pred.e0_ev, weights=pred.weights)):.2f}"))
+        meta.append(("predicted_e0_ev", f"{pred.average_e0_ev:.2f}"))
+        meta.extend(_e0_lines(result))
     if spread is not None:
         meta.append(("ensemble_members", f"{info.n_members}; column 'spread' is the weighted "
                                          "mean over sites of the members' standard deviation"))
@@ -226,6 +232,33 @@ def write_wide(stream, result: SiteResult, predictor, energy: str = "relative") 
         if band is not None:
             row += [f"{band[0][g]:.6g}", f"{band[1][g]:.6g}"]
         stream.write(",".join(row) + "\n")
+
+
+def _e0_lines(result: SiteResult) -> list[tuple[str, str]]:
+    """The E0 interval and members' spread of the average, then each site's E0, interval and
+    spread as site=value pairs (``predicted_e0_ev`` itself is written by the caller)."""
+    pred = result.prediction
+    rows = list(zip(result.site_indices, result.rows))
+    lines = []
+    interval = pred.average_e0_interval_ev
+    name = "" if pred.e0_band is None else f"interval{100 * pred.e0_band.level:.0f}"
+    if interval is not None:
+        lines.append((f"predicted_e0_{name}_ev", f"{interval[0]:.2f},{interval[1]:.2f}"))
+    else:
+        lines.append(("e0_interval", "none: the edge energy is uncalibrated (run xanes-calibrate)"))
+    if pred.average_e0_spread_ev is not None:
+        lines.append(("predicted_e0_spread_ev", f"{pred.average_e0_spread_ev:.2f}"))
+    lines.append(("site_e0_ev", " ".join(f"{site}={pred.e0_ev[row]:.2f}" for site, row in rows)
+                  + " (predicted absolute edge energy of each site)"))
+    if interval is not None:
+        lines.append((f"site_e0_{name}_ev",
+                      " ".join(f"{site}={pred.e0_lo_ev[row]:.2f},{pred.e0_hi_ev[row]:.2f}" for site, row in rows)
+                      + f" (calibrated {100 * pred.e0_band.level:.0f}% interval of each site's E0: "
+                        f"{pred.e0_band.method}; predicted_e0_{name}_ev is the weighted mean of these bounds)"))
+    if pred.e0_spread_ev is not None:
+        lines.append(("site_e0_spread_ev", " ".join(f"{site}={pred.e0_spread_ev[row]:.2f}" for site, row in rows)
+                      + " (members' standard deviation of each site's E0)"))
+    return lines
 
 
 def _domain_lines(result: SiteResult) -> list[tuple[str, str]]:

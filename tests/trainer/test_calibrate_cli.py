@@ -70,3 +70,63 @@ def test_eval_reports_coverage90_of_the_calibrated_band():
     raw = band_coverage(None, true, pred, spread)["coverage90_uncalibrated"]
     assert raw < 0.5
     assert band_coverage(calibration, true, pred, None) == {}
+
+
+def test_calibrate_cli_fits_the_e0_interval_and_reports_its_coverage(tmp_path, capsys):
+    from model_core.trust.e0 import E0Calibration
+    from trainer.cli.calibrate import main
+    from trainer.data.dataset import prepare_dataset
+
+    data = tmp_path / "data"
+    for k in range(27):
+        write_feff_material(data, material=f"mp-{k}", sites=(0, 1))
+    members = [load_checkpoint(tiny_checkpoint(tmp_path / f"m{k}.pt", seed=k)) for k in range(2)]
+    model = save_checkpoint(make_ensemble(members), tmp_path / "ens.pt")
+    prepared = prepare_dataset(
+        data, grid=members[0].model_config.grid, graph_config=members[0].graph_config,
+        normalization="feff", element="Cu", progress=False)[0]
+
+    def ids(name, materials):
+        path = tmp_path / name
+        path.write_text("\n".join(str(i) for i, g in zip(prepared.ids, prepared.group_ids)
+                                  if str(g) in {f"mp-{k}" for k in materials}))
+        return str(path)
+
+    out = tmp_path / "calibrated.pt"
+    main([str(model), "--data", str(data), "--ids", ids("val.txt", range(20)),
+          "--report-ids", ids("report.txt", range(20, 22)), "--out", str(out), "--device", "cpu"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["e0_validation_sites"] == 40 and summary["reporting_sites"] == 4
+    for key in ("e0_heldout_coverage", "e0_fitted_coverage", "e0_reporting_coverage"):
+        assert 0 <= summary[key] <= 1
+    assert summary["e0_fitted_coverage"] >= 0.9
+    assert summary["e0_halfwidth_median_ev"] > 0 and summary["e0_reporting_mae_ev"] >= 0
+    assert "heldout_coverage" in summary and "reporting_coverage" in summary  # the band's keys stay
+    stored = E0Calibration.from_dict(torch.load(out, weights_only=True)["e0_calibration"])
+    assert stored.scaled and stored.level == 0.9 and stored.n_sites == 40
+    assert stored.info["e0_heldout_coverage"] == summary["e0_heldout_coverage"]
+    prediction = load_model(str(out), device="cpu").predict(cuprite(), [0])
+    assert prediction.e0_band is not None and prediction.e0_lo_ev[0] < prediction.e0_ev[0] < prediction.e0_hi_ev[0]
+
+
+def test_calibrate_cli_says_why_there_is_no_e0_interval(tmp_path, capsys):
+    """Too few validation sites for a 90% interval: no entry, one line saying why."""
+    from trainer.cli.calibrate import main
+
+    data = tmp_path / "data"
+    for k in range(8):
+        write_feff_material(data, material=f"mp-{k}", sites=(0, 1))
+    model = tiny_checkpoint(tmp_path / "m.pt")
+    out = tmp_path / "calibrated.pt"
+    from trainer.data.dataset import prepare_dataset
+
+    config = load_checkpoint(model)
+    prepared = prepare_dataset(data, grid=config.model_config.grid, graph_config=config.graph_config,
+                               normalization="feff", element="Cu", progress=False)[0]
+    val = tmp_path / "val.txt"
+    val.write_text("\n".join(str(i) for i, g in zip(prepared.ids, prepared.group_ids)
+                             if str(g) in {"mp-0", "mp-1"}))
+    main([str(model), "--data", str(data), "--ids", str(val), "--out", str(out), "--device", "cpu"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["e0_calibration"].startswith("none: an E0 interval at level 0.9 needs at least 9")
+    assert "e0_calibration" not in torch.load(out, weights_only=True)

@@ -49,7 +49,7 @@ def test_table_columns_show_symmetry_and_coordination(qtbot, window, tmp_path):
     open_one(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"))
     model = window.site_panel.model
     row = [model.data(model.index(1, c)) for c in range(model.columnCount())]
-    assert row == [1, "Cu", "4a", 4, "4", "1.850", ""]  # Domain: empty before a prediction
+    assert row == [1, "Cu", "4a", 4, "4", "1.850", "", ""]  # Domain, E0: empty before a prediction
 
 
 def test_select_equivalent_and_element_buttons(qtbot, window, tmp_path):

@@ -7,7 +7,10 @@ Adds the trust entries to a checkpoint (every other key is kept as it was):
   :mod:`model_core.trust.calibration`);
 * ``domain_index``: the training sites' embeddings (``--train-ids``; default every
   record of DATA whose material/complex has no validation record), scaled so 95% of the
-  validation sites score <= 1 (see :mod:`model_core.trust.domain`).
+  validation sites score <= 1 (see :mod:`model_core.trust.domain`);
+* ``e0_calibration``: the split-conformal half-width of the predicted edge energy E0,
+  scaled by the members' E0 spread for an ensemble, fitted on the validation sites with a
+  known E0 (models with an E0 head; see :mod:`model_core.trust.e0`).
 
 Before fitting on all validation sites it measures what the fitted entries do on unseen
 sites: the validation materials are split into two halves (grouped, seeded); each half is
@@ -16,7 +19,9 @@ under ``info``) as the held-out coverage and the held-out share of sites with sc
 The validation split also chose the members' epochs, so those numbers are optimistic only
 as far as that choice fits validation noise. ``--report-ids`` names sites that chose
 nothing (the reporting part of ``data.report_fraction``): the fitted entries are scored
-on them once, as ``reporting_coverage`` and ``reporting_share_domain_score_le_1``.
+on them once, as ``reporting_coverage`` and ``reporting_share_domain_score_le_1``. The E0
+interval is measured the same ways: ``e0_heldout_coverage``, ``e0_reporting_coverage``
+(and the median half-width and the mean absolute E0 error on those sites).
 
 Prints one JSON object.
 """
@@ -98,8 +103,65 @@ def held_out(true, mu, spread, val_embedding, groups, seed, level, domain_base) 
     return report
 
 
-def _score_reporting(entries: dict, true: np.ndarray, out) -> dict:
-    """Coverage of the fitted band and share of domain scores <= 1 on sites that chose nothing."""
+def e0_held_out(true_ev, e0_ev, spread_ev, groups, seed, level) -> dict:
+    """Two-fold grouped estimate of the E0 interval's coverage and median half-width
+    (empty when a half has too few sites with a known E0)."""
+    from model_core.trust.e0 import fit_e0_calibration
+
+    covers, widths = [], []
+    folds = _halves(groups, seed)
+    for fit, score in (folds, folds[::-1]):
+        if not np.isfinite(true_ev[score]).any():
+            return {}
+        try:
+            calibration = fit_e0_calibration(true_ev[fit], e0_ev[fit], _rows(spread_ev, fit), level=level)
+        except ValueError:
+            return {}
+        scored = _score_e0(calibration, true_ev[score], e0_ev[score], _rows(spread_ev, score), "")
+        covers.append(scored["e0_coverage"])
+        widths.append(scored["e0_halfwidth_median_ev"])
+    return {"e0_heldout_coverage": float(np.mean(covers)), "e0_heldout_halfwidth_median_ev": float(np.mean(widths))}
+
+
+def _rows(values, mask):
+    return None if values is None else values[mask]
+
+
+def _score_e0(calibration, true_ev, e0_ev, spread_ev, prefix: str) -> dict:
+    """``e0_{prefix}coverage``, ``e0_{prefix}halfwidth_median_ev`` and ``e0_{prefix}mae_ev`` on
+    the sites with a known E0."""
+    from model_core.trust.e0 import e0_coverage
+
+    known = np.isfinite(true_ev)
+    lo, hi = calibration.interval(e0_ev, spread_ev)
+    return {f"e0_{prefix}coverage": e0_coverage(true_ev, lo, hi),
+            f"e0_{prefix}halfwidth_median_ev": float(np.median(0.5 * (hi - lo)[known])),
+            f"e0_{prefix}mae_ev": float(np.mean(np.abs(true_ev - e0_ev)[known]))}
+
+
+def _calibrate_e0(val, val_out, provenance: dict, args) -> tuple[dict | None, dict]:
+    """The ``e0_calibration`` entry (None when it cannot be fitted) and its summary keys."""
+    from model_core.trust.e0 import fit_e0_calibration
+
+    if val_out.e0 is None:
+        return None, {"e0_calibration": "none: the model predicts no edge energy (no E0 head)"}
+    true = np.asarray(val.e0_abs, dtype=np.float64)
+    report = e0_held_out(true, val_out.e0, val_out.e0_spread, np.asarray(val.group_ids), args.seed, args.level)
+    try:
+        calibration = fit_e0_calibration(true, val_out.e0, val_out.e0_spread, level=args.level,
+                                         info={**provenance, **report})
+    except ValueError as exc:
+        return None, {"e0_calibration": f"none: {exc}"}
+    fitted = _score_e0(calibration, true, val_out.e0, val_out.e0_spread, "")
+    return calibration.to_dict(), {
+        **report, "e0_method": calibration.method, "e0_scale": calibration.scale(),
+        "e0_validation_sites": calibration.n_sites, "e0_fitted_coverage": fitted["e0_coverage"],
+        "e0_halfwidth_median_ev": fitted["e0_halfwidth_median_ev"], "e0_mae_ev": fitted["e0_mae_ev"]}
+
+
+def _score_reporting(entries: dict, true: np.ndarray, out, true_e0: np.ndarray) -> dict:
+    """Coverage of the fitted band, share of domain scores <= 1 and the E0 interval's coverage,
+    median half-width and mean absolute error on sites that chose nothing."""
     from model_core.trust.calibration import SpreadCalibration, coverage
     from model_core.trust.domain import DomainIndex
 
@@ -108,6 +170,11 @@ def _score_reporting(entries: dict, true: np.ndarray, out) -> dict:
     if "spread_calibration" in entries and out.spread is not None:
         lo, hi = SpreadCalibration.from_dict(entries["spread_calibration"]).band(out.mu, out.spread)
         result["reporting_coverage"] = coverage(true, lo, hi)
+    if "e0_calibration" in entries and out.e0 is not None and np.isfinite(true_e0).any():
+        from model_core.trust.e0 import E0Calibration
+
+        result.update(_score_e0(E0Calibration.from_dict(entries["e0_calibration"]), true_e0, out.e0,
+                                out.e0_spread, "reporting_"))
     return result
 
 
@@ -173,8 +240,13 @@ def run(argv: Sequence[str] | None = None) -> dict:
                         "fitted_coverage": coverage(true, *calibration.band(val_out.mu, val_out.spread))})
     else:
         summary["spread_calibration"] = "none: a single model has no members' spread to calibrate"
+    e0_entry, e0_summary = _calibrate_e0(val, val_out, provenance, args)
+    summary.update(e0_summary)
+    if e0_entry is not None:
+        entries["e0_calibration"] = e0_entry
     if report_out is not None:
-        summary.update(_score_reporting(entries, np.asarray(reporting.mu, dtype=np.float64), report_out))
+        summary.update(_score_reporting(entries, np.asarray(reporting.mu, dtype=np.float64), report_out,
+                                        np.asarray(reporting.e0_abs, dtype=np.float64)))
         summary["reporting_sites"] = len(reporting)
     try:
         add_entries(predictor.info.path, args.out, entries)
