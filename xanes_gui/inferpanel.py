@@ -1,4 +1,4 @@
-"""Infer structure dock: candidate local structures for the current measured spectrum.
+"""Infer structure dock: candidate local structures for a measured or simulated spectrum.
 
 Shows what :class:`xanes_gui.state.inverse.Inverse` holds and sends every request back to
 it; the inversion (:func:`model_core.inverse.api.invert`, as ``xanes-invert`` runs it)
@@ -14,26 +14,35 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPu
 
 from xanes_gui.identifypanel import _fill, _number, _table
 from xanes_gui.state import AppState
-from xanes_gui.state.inverse import spread_summary
+from xanes_gui.state.inverse import CURRENT_MEASURED, spread_summary
 
 COLUMNS = ("rank", "method", "CN", "first shell (Å)", "neighbours", "round-trip MSE")
 
 
 class InferPanel(QWidget):
-    """Element and samples, "Infer structure" with progress/Cancel, the candidates, their spread."""
+    """Source spectrum, element and samples, "Infer structure" with progress/Cancel, the candidates,
+    their spread."""
 
     def __init__(self, state: AppState, parent=None) -> None:
         super().__init__(parent)
         self.state = state
         self.inverse = inverse = state.inverse
 
+        self.source_combo = QComboBox(self)
+        self.source_combo.setToolTip("The spectrum inverted: a measured spectrum, a FEFF10 result or a prediction")
+        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source_combo.setMinimumContentsLength(16)
         self.element_combo = QComboBox(self)
-        self.element_combo.setToolTip("Absorbing element (Auto: the selected atoms' element, else the model's)")
+        self.element_combo.setToolTip("Absorbing element (Auto: a simulated spectrum's own, else the selected "
+                                      "atoms' element, else the model's)")
         self.samples_spin = QSpinBox(self)
         self.samples_spin.setRange(0, 256)
         self.samples_spin.setValue(16)
         self.samples_spin.setToolTip("Clusters sampled from the diffusion model (retrieval and refined "
                                      "candidates join them)")
+        source_row = QHBoxLayout()
+        source_row.addWidget(QLabel("Spectrum", self))
+        source_row.addWidget(self.source_combo, 1)
         options = QHBoxLayout()
         options.addWidget(QLabel("Element", self))
         options.addWidget(self.element_combo)
@@ -41,7 +50,7 @@ class InferPanel(QWidget):
         options.addWidget(self.samples_spin)
         options.addStretch(1)
         self.infer_button = QPushButton("Infer structure", self)
-        self.infer_button.setToolTip("Candidate local structures for the current measured spectrum, "
+        self.infer_button.setToolTip("Candidate local structures for the chosen spectrum, "
                                      "ranked by the forward model's round trip")
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setEnabled(False)
@@ -60,6 +69,7 @@ class InferPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(source_row)
         layout.addLayout(options)
         layout.addLayout(run_row)
         layout.addWidget(self.table, 1)
@@ -73,8 +83,18 @@ class InferPanel(QWidget):
         inverse.candidatesReady.connect(self._show_candidates)
         inverse.runningChanged.connect(self._on_running)
         inverse.progress.connect(self._on_progress)
+        inverse.sourcesChanged.connect(self._show_sources)
         state.predictions.modelsChanged.connect(self._show_elements)
         self._show_elements()
+        self._show_sources()
+
+    def _show_sources(self) -> None:
+        current = self.source_combo.currentData()
+        self.source_combo.clear()
+        for source in self.inverse.sources():
+            self.source_combo.addItem(source.label, source.key)
+        # A source that went away falls back to the current measured spectrum.
+        self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(current)))
 
     def _show_elements(self, *_args) -> None:
         current = self.element_combo.currentData()
@@ -85,7 +105,8 @@ class InferPanel(QWidget):
         self.element_combo.setCurrentIndex(max(0, self.element_combo.findData(current)))
 
     def _infer(self) -> None:
-        self.inverse.infer(self.samples_spin.value(), self.element_combo.currentData() or None)
+        self.inverse.infer(self.samples_spin.value(), self.element_combo.currentData() or None,
+                           self.source_combo.currentData() or CURRENT_MEASURED)
 
     def _on_row(self, row: int, *_args) -> None:
         self.open_button.setEnabled(row >= 0)
