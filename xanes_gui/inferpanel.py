@@ -2,7 +2,9 @@
 
 Shows what :class:`xanes_gui.state.inverse.Inverse` holds and sends every request back to
 it; the inversion (:func:`model_core.inverse.api.invert`, as ``xanes-invert`` runs it)
-runs in its worker.
+runs in its worker. With OpenGL (:meth:`InferPanel.enable_3d`, called by the window once
+its 3-D view exists) the best candidates are also drawn in 3-D side by side
+(:class:`xanes_gui.infer3d.CandidateGallery`), the one selected in the table framed.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class InferPanel(QWidget):
         layout.addLayout(options)
         layout.addLayout(run_row)
         layout.addWidget(self.table, 1)
+        self.gallery = None  # the 3-D views, once enable_3d() made them
+        self._layout = layout
         layout.addWidget(self.summary_label)
         layout.addWidget(self.open_button)
 
@@ -87,6 +91,19 @@ class InferPanel(QWidget):
         state.predictions.modelsChanged.connect(self._show_elements)
         self._show_elements()
         self._show_sources()
+
+    def enable_3d(self) -> None:
+        """Add the 3-D views of the best candidates (only where OpenGL works; once)."""
+        if self.gallery is not None:
+            return
+        from xanes_gui.infer3d import CandidateGallery  # imports PyOpenGL only when used
+
+        self.gallery = CandidateGallery(self)
+        self.gallery.setMinimumHeight(170)
+        self._layout.insertWidget(self._layout.indexOf(self.summary_label) + 1, self.gallery)
+        self.gallery.candidateClicked.connect(lambda row: self.table.setCurrentCell(row, 0))
+        self.gallery.show_candidates(self.inverse.candidates)
+        self.gallery.set_selected(self.table.currentRow())
 
     def _show_sources(self) -> None:
         current = self.source_combo.currentData()
@@ -110,6 +127,8 @@ class InferPanel(QWidget):
 
     def _on_row(self, row: int, *_args) -> None:
         self.open_button.setEnabled(row >= 0)
+        if self.gallery is not None:
+            self.gallery.set_selected(row)
         self.inverse.show_candidate(row)
 
     def _on_running(self, running: bool) -> None:
@@ -135,3 +154,5 @@ class InferPanel(QWidget):
         _fill(self.table, rows, tips)
         self.open_button.setEnabled(False)
         self.summary_label.setText(spread_summary(candidates))
+        if self.gallery is not None:
+            self.gallery.show_candidates(candidates)
