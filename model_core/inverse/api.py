@@ -270,8 +270,9 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
             diffusion model's count head).
         progress: called as ``progress(done, total)`` after every diffusion step, after the
             round-trip scoring and after every refined candidate (total: the diffusion
-            steps + 1 + the refinements + 1). An exception it raises (a cancel) stops
-            ``invert`` there and propagates; without it the result is the same.
+            steps + 1 + the refinements + 1), and with an unchanged ``done`` at every
+            evaluation of a refinement. An exception it raises (a cancel) stops ``invert``
+            there and propagates; without it the result is the same.
 
     Raises:
         ValueError: wrong grid length, unknown method, or no bundle for the element.
@@ -313,7 +314,9 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
     if n_refined:
         refined = []
         for c in candidates[:n_refined]:
-            refined.append((c, refine_cluster(model.forward, c.atomic_numbers, c.positions_a, energy, mu, element)))
+            # Each refinement takes seconds: the hook is also checked at its every evaluation.
+            refined.append((c, refine_cluster(model.forward, c.atomic_numbers, c.positions_a, energy, mu, element,
+                                              check=lambda: report(done, total))))
             done += 1
             report(done, total)
         proposals = [("refined", c.atomic_numbers, pos, c.source_id, c.method) for c, pos in refined if pos is not None]

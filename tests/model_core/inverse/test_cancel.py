@@ -81,7 +81,7 @@ def test_invert_checks_between_refined_candidates(bundle, monkeypatch):
     model = load_inverse(str(bundle), element="Cu")
     n_steps = len(model.diffusion.sample_timesteps()) - 1
     refine_calls = []
-    monkeypatch.setattr(refined, "refine_cluster", lambda *a, **k: refine_calls.append(1) or None)
+    monkeypatch.setattr(refined, "refine_cluster", lambda *a, check, **k: refine_calls.append(check) or None)
     calls: list = []
     with pytest.raises(Stop):
         invert(planted_spectrum(0), "Cu", 2, n_retrieval=2, n_refine=3, model=model,
@@ -91,3 +91,19 @@ def test_invert_checks_between_refined_candidates(bundle, monkeypatch):
     calls = []
     invert(planted_spectrum(0), "Cu", 0, n_retrieval=2, n_refine=3, model=model, progress=lambda d, t: calls.append((d, t)))
     assert calls == [(1, 5), (2, 5), (3, 5), (5, 5)]  # two retrieval candidates to refine
+
+
+def test_cancel_stops_inside_a_refinement(tmp_path):
+    """The hook is checked at every evaluation of a refinement (seconds each), with ``done`` unchanged."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the tiny graphs run far slower with more threads on a busy machine
+    try:
+        model = load_inverse(str(write_bundle(tmp_path / "tiny-retrieval")), element="Cu")
+        calls: list = []
+        with pytest.raises(Stop):
+            invert(planted_spectrum(1), "Cu", 0, n_retrieval=1, n_refine=1, model=model,
+                   progress=stop_after(4, calls))
+    finally:
+        torch.set_num_threads(threads)
+    # After the scoring (1 of 3), three checks inside the one refinement: it never finished.
+    assert calls == [(1, 3)] * 4
