@@ -86,3 +86,14 @@ def test_best_candidates_in_3d_follow_the_table(qtbot, gl_window, tmp_path):
         panel.infer_button.click()
     assert [(v.view, v.atoms, v.absorber, v.bonds) for v in gallery.views] == items
     assert not any(v.selected for v in gallery.views) and first.isVisible()
+
+
+@pytest.mark.gl
+def test_a_deferred_3d_view_brings_the_gallery(qtbot, gl_ok, state, settings):
+    from xanes_gui.mainwindow import MainWindow
+
+    win = MainWindow(state, settings=settings, enable_3d=True, defer_3d=True)
+    qtbot.addWidget(win)
+    assert win.infer_panel.gallery is None
+    qtbot.waitUntil(lambda: win.structure_view is not None, timeout=10000)
+    assert win.infer_panel.gallery is not None
