@@ -335,8 +335,8 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
         window: absolute eV to fit; None for the whole overlap.
         background: also fit a linear background.
         max_iterations: L-BFGS iterations per round (two rounds).
-        check: called before every evaluation of the objective; an exception it raises
-            (a cancel) stops the refinement and propagates.
+        check: called after the starting fit and before every evaluation of the objective;
+            an exception it raises (a cancel) stops the refinement and propagates.
 
     Returns:
         The :class:`RefineResult`. Its ``structure`` is the refined crystal when only
@@ -370,7 +370,8 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
     options = dict(offset_ev=base, shift_bounds_ev=bounds, window=window, background=background)
     fit_start = fit_spectrum(measured_energy_ev, measured_mu, energy_rel, prediction.average,
                              shift_start_ev=shift, **options)
-
+    if check is not None:
+        check()
     forward = _Forward(predictor, structure, sites, weights, params, max_shells)
     objective = _Objective(forward, fit_start, energy_rel, base)
     n = len(forward.names)

@@ -49,7 +49,8 @@ def refine_cluster(predictor: Any, atomic_numbers: np.ndarray, positions_a: np.n
         element: absorbing element.
         max_shells: coordination shells refined (only those within 0.75 x the crop radius).
         max_iterations: L-BFGS iterations per round.
-        check: called before every evaluation of the refinement (it may raise to cancel).
+        check: called between the refinement's predictions and before each of its
+            evaluations (it may raise to cancel).
 
     Returns:
         (n, 3) float64 refined positions in Å, or None when nothing could be refined.
@@ -66,6 +67,8 @@ def refine_cluster(predictor: Any, atomic_numbers: np.ndarray, positions_a: np.n
         return None
     structure = cluster_structure(atomic_numbers, positions_a, name="candidate")
     base, _how = placement_base(predictor.predict(structure, [0]).average_spectrum(), element)
+    if check is not None:
+        check()
     result = refine_structure(predictor, structure, [0], [1.0], np.asarray(energy_ev, dtype=np.float64) + base,
                               np.asarray(mu, dtype=np.float64), Calibration(element=element), element=element,
                               params=("shells",), max_shells=max_shells, shift_tolerance_ev=ROUNDTRIP_MAX_SHIFT_EV,
