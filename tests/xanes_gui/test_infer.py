@@ -151,6 +151,7 @@ def test_sources_list_measured_feff_and_predicted_spectra(qtbot, fwindow, tmp_pa
     prediction = state.predictions.shown_prediction(doc.id)
     spectrum = inverter.spectra[-1]
     np.testing.assert_allclose(spectrum.mu, prediction.average)
+    assert spectrum.energy_reference == "edge" and inverter.calls[-1][0] == spectrum.label == combo.itemText(3)
     assert spectrum.e0_ev == pytest.approx(float(np.average(prediction.e0_ev, weights=prediction.weights)))
     # The measured one by name goes by its file, as xanes-invert reads it.
     combo.setCurrentIndex(1)

@@ -143,8 +143,9 @@ class Inverse(QObject):
                                                  result.average))
             prediction = self._predictions.shown_prediction(doc.id)
             if prediction is not None:
-                found.append(InferSource(f"predicted:{doc.id}", f"predicted {prediction.model_name} · {doc.title}",
-                                         prediction.element, spectrum=prediction.average_spectrum()))
+                label = f"predicted {prediction.model_name} · {doc.title}"
+                found.append(InferSource(f"predicted:{doc.id}", label, prediction.element,
+                                         spectrum=prediction.average_spectrum().replace(label=label)))
         return found
 
     @staticmethod
@@ -157,7 +158,9 @@ class Inverse(QObject):
         """The source of ``key`` (the current measured spectrum resolved), None when gone."""
         if key == CURRENT_MEASURED:
             doc = self._measured.doc()
-            key = f"measured:{doc.id}" if doc is not None else "measured:"
+            if doc is None:
+                return None
+            key = f"measured:{doc.id}"
         return next((s for s in self.sources() if s.key == key), None)
 
     def infer(self, n_samples: int, element: str | None = None, source: str = CURRENT_MEASURED) -> Task | None:
