@@ -7,18 +7,16 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPoint, Qt
 
-from tests.xanes_gui.fakes import FakeInverter
+from model_core.inverse.api import Candidate
+from tests.xanes_gui.fakes import GRID, FakeInverter
+from xanes_gui.infer3d import candidate_caption
 
 pytest.importorskip("larch")
 
 
 def test_caption_names_method_shell_and_round_trip():
-    from tests.xanes_gui.fakes import GRID
-    from xanes_gui.infer3d import candidate_caption
-
-    from model_core.inverse.api import Candidate
-
     candidate = Candidate(method="retrieval", atomic_numbers=np.array([29, 8, 8]),
                           positions_a=np.array([[0, 0, 0], [1.85, 0, 0], [-1.85, 0, 0]], dtype=float),
                           coordination_number=2, first_shell_distance_a=1.8512, neighbours={"O": 2},
@@ -71,8 +69,6 @@ def test_best_candidates_in_3d_follow_the_table(qtbot, gl_window, tmp_path):
     panel.table.setCurrentCell(1, 0)
     assert [v.selected for v in gallery.views] == [False, True, False]
     qtbot.waitExposed(first)
-    from PySide6.QtCore import QPoint, Qt
-
     x, y = first.view.screen_position(0)
     qtbot.mouseClick(first.view, Qt.MouseButton.LeftButton, pos=QPoint(int(x), int(y)))
     assert panel.table.currentRow() == 0 and [v.selected for v in gallery.views] == [True, False, False]

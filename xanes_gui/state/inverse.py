@@ -128,7 +128,8 @@ class Inverse(QObject):
         """What can be inverted: the current measured spectrum (first, the default), every
         measured spectrum, every FEFF10 site spectrum and average, every shown prediction."""
         found = [InferSource(CURRENT_MEASURED, "Current measured spectrum")]
-        found += [InferSource(f"measured:{m.id}", m.label, path=m.path, group=m.data.group) for m in self._measured.docs]
+        found += [InferSource(f"measured:{m.id}", m.label, path=m.path, group=m.data.group)
+                  for m in self._measured.docs]
         for doc in self._structures.documents:
             symbols = doc.structure.symbols
             for preset, result in self._simulations.results(doc.id).items():

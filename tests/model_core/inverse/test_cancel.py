@@ -89,7 +89,8 @@ def test_invert_checks_between_refined_candidates(bundle, monkeypatch):
     assert calls[-1] == (n_steps + 2, n_steps + 1 + 3 + 1) and len(refine_calls) == 1
     # Uncancelled, the last report is the total.
     calls = []
-    invert(planted_spectrum(0), "Cu", 0, n_retrieval=2, n_refine=3, model=model, progress=lambda d, t: calls.append((d, t)))
+    invert(planted_spectrum(0), "Cu", 0, n_retrieval=2, n_refine=3, model=model,
+           progress=lambda d, t: calls.append((d, t)))
     assert calls == [(1, 5), (2, 5), (3, 5), (5, 5)]  # two retrieval candidates to refine
 
 
