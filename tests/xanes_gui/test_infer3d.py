@@ -21,7 +21,7 @@ def test_caption_names_method_shell_and_round_trip():
                           positions_a=np.array([[0, 0, 0], [1.85, 0, 0], [-1.85, 0, 0]], dtype=float),
                           coordination_number=2, first_shell_distance_a=1.8512, neighbours={"O": 2},
                           roundtrip_mse=0.00412, energy_ev=GRID, roundtrip_mu=GRID * 0)
-    assert candidate_caption(2, candidate) == "#2 retrieval · CN 2 · 1.851 Å\nround trip 0.00412"
+    assert candidate_caption(2, candidate) == "#2 retrieval\nCN 2 · 1.851 Å\nMSE 0.00412"
 
 
 def test_no_gallery_without_opengl(window):
@@ -44,18 +44,18 @@ def gl_window(qtbot, gl_ok, state, settings):
 def test_best_candidates_in_3d_follow_the_table(qtbot, gl_window, tmp_path):
     from tests.xanes_gui.test_infer import run_infer
     from xanes_gui.elements import jmol_colors
-    from xanes_gui.viewer3d import HIGHLIGHT_SCALE
+    from xanes_gui.infer3d import ABSORBER_SCALE
 
     window = gl_window
     window.docks["Infer structure"].raise_()
     gallery = window.infer_panel.gallery
-    assert gallery is not None and len(gallery.views) == 3
+    assert gallery is not None and len(gallery.views) == 3 and gallery.isHidden()  # until there are results
     items = [(v.view, v.atoms, v.absorber, v.bonds) for v in gallery.views]
     _doc, panel, candidates = run_infer(qtbot, window, tmp_path)
     first, second, third = gallery.views
     assert first.isVisible() and second.isVisible() and not third.isVisible()  # two candidates
-    assert first.caption.text().startswith("#1 diffusion · CN 4 · 1.95 Å")
-    assert second.caption.text().startswith("#2 retrieval · CN 2")
+    assert first.caption.text() == "#1 diffusion\nCN 4 · 1.95 Å\nMSE 0.001"
+    assert second.caption.text().startswith("#2 retrieval\nCN 2 ·")
     # The cluster as the main view draws it: element colours, the absorber at the origin highlighted.
     np.testing.assert_allclose(first.geometry.positions, candidates[0].positions_a)
     np.testing.assert_allclose(first.geometry.colors, jmol_colors(candidates[0].atomic_numbers))
@@ -63,7 +63,7 @@ def test_best_candidates_in_3d_follow_the_table(qtbot, gl_window, tmp_path):
     absorber = first.absorber.opts["meshdata"].vertexes()
     np.testing.assert_allclose(absorber, 0.0, atol=1e-6)  # one sphere (4 corners) at the origin
     assert absorber.shape == (4, 3)
-    assert first.absorber.opts["meshdata"]._corners[0, 2] == pytest.approx(first.geometry.radii[0] * HIGHLIGHT_SCALE)
+    assert first.absorber.opts["meshdata"]._corners[0, 2] == pytest.approx(first.geometry.radii[0] * ABSORBER_SCALE)
     # Selecting a row frames its view; clicking a view selects its row.
     assert not any(v.selected for v in gallery.views)
     panel.table.setCurrentCell(1, 0)
