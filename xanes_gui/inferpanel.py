@@ -23,7 +23,7 @@ COLUMNS = ("rank", "method", "CN", "first shell (Å)", "neighbours", "round-trip
 
 class InferPanel(QWidget):
     """Source spectrum, element and samples, "Infer structure" with progress/Cancel, the candidates,
-    their spread."""
+    their spread and (with OpenGL) the best ones in 3-D."""
 
     def __init__(self, state: AppState, parent=None) -> None:
         super().__init__(parent)
