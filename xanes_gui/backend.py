@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from model_core.types import SiteSymmetry, Structure
+from model_core.types import SiteSymmetry, Spectrum, Structure
 
 
 def _read_structure(path: str) -> Structure:
@@ -280,24 +280,39 @@ def _site_attribution(predictor: Any, structure: Structure, site: int,
 
 
 def _infer_structure(path: str, element: str, n_samples: int, progress: Callable[[int, int], None], *,
-                     group: str | None = None, model: Any = None, device: str = "cpu") -> dict[str, Any]:
+                     group: str | None = None, model: Any = None, device: str = "cpu",
+                     spectrum: Spectrum | None = None) -> dict[str, Any]:
     """``xanes-invert``'s path: the file on the inverse model's grid, then ``invert``.
+
+    With ``spectrum`` (edge-relative and in FEFF's normalization: a FEFF10 run's or a
+    prediction's) that spectrum goes on the grid instead and ``path`` only names it.
+    ``progress`` is called after loading, reading and every step of ``invert`` (each
+    diffusion step), so a raise there (Cancel) stops the run within a step.
 
     Returns ``{"model": InverseModel, "spectrum": GridSpectrum, "candidates": (Candidate, ...)}``,
     best first; pass ``model`` back to skip loading it again.
     """
     from model_core.inverse.api import invert, load_inverse
-    from model_core.inverse.spectrum import read_spectrum_on_grid
+    from model_core.inverse.spectrum import read_spectrum_on_grid, spectrum_on_grid
 
     progress(0, 3)
     if model is None:
         model = load_inverse(element=element, device=device)
     progress(1, 3)
-    spectrum = read_spectrum_on_grid(path, model.energy_ev, group=group, edge_offset_ev=model.library.edge_offset_ev)
+    if spectrum is None:
+        on_grid = read_spectrum_on_grid(path, model.energy_ev, group=group,
+                                        edge_offset_ev=model.library.edge_offset_ev)
+    elif spectrum.energy_reference != "edge":
+        raise ValueError(f"{path}: the spectrum is not on an edge-relative energy axis")
+    else:
+        on_grid = spectrum_on_grid(spectrum.energy_ev, spectrum.mu, model.energy_ev, source=path,
+                                   label=spectrum.label or path,
+                                   e0_ev=float("nan") if spectrum.e0_ev is None else spectrum.e0_ev,
+                                   alignment="edge and FEFF normalization of the simulated spectrum")
     progress(2, 3)
-    candidates = invert(spectrum, element, n_samples, model=model)
-    progress(3, 3)
-    return {"model": model, "spectrum": spectrum, "candidates": tuple(candidates)}
+    candidates = invert(on_grid, element, n_samples, model=model,
+                        progress=lambda done, total: progress(2 + done, 2 + total))
+    return {"model": model, "spectrum": on_grid, "candidates": tuple(candidates)}
 
 
 def _warm_up() -> None:
@@ -351,8 +366,9 @@ class Backend:
         placement_base: (Spectrum, element) -> where its zero goes before the calibration shift, eV.
         site_attribution: (predictor, structure, site, window_ev=None) -> SiteAttribution
             (occlusion; one forward pass per neighbour: seconds).
-        infer_structure: (path, element, n_samples, progress, *, group, model, device) ->
-            {"model", "spectrum" (GridSpectrum), "candidates" (Candidate, best first)}.
+        infer_structure: (path, element, n_samples, progress, *, group, model, device, spectrum) ->
+            {"model", "spectrum" (GridSpectrum), "candidates" (Candidate, best first)}; ``spectrum``:
+            an edge-relative simulated Spectrum inverted instead of the file ``path``.
     """
 
     read_structure: Callable[[str], Structure] = _read_structure

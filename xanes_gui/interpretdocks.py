@@ -23,6 +23,8 @@ def add_interpret_docks(window: MainWindow) -> None:
     window.identify_panel = IdentifyPanel(window.state, window)
     window.refine_panel = RefinePanel(window.state, window)
     window.infer_panel = InferPanel(window.state, window)
+    if window.structure_view is not None:  # the 3-D candidates need OpenGL, as the 3-D view does
+        window.infer_panel.enable_3d()
     previous = window.measured_dock
     for title, panel in (("Identify", window.identify_panel), ("Refine", window.refine_panel),
                          ("Infer structure", window.infer_panel)):

@@ -179,6 +179,8 @@ class MainWindow(QMainWindow):
         self.structure_view = StructureView(self.state, self)
         self.central_splitter.replaceWidget(0, self.structure_view)
         self._view_placeholder.deleteLater()
+        if hasattr(self, "infer_panel"):  # a deferred build: the docks exist already
+            self.infer_panel.enable_3d()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)

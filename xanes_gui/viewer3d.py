@@ -37,6 +37,15 @@ ATTRIBUTION_HINT = "Compute the attribution in the Attention panel first"
 SMOOTH_BONDS_MAX = 5000
 
 
+def fit_camera(view: gl.GLViewWidget, geometry: SceneGeometry) -> None:
+    """Centre ``geometry`` in ``view`` and fit it in its field of view (the default orientation)."""
+    low, high = geometry.positions.min(axis=0), geometry.positions.max(axis=0)
+    center = 0.5 * (low + high)
+    extent = float(np.linalg.norm(high - low)) + 2.0 * float(geometry.radii.max())
+    distance = max(extent, 2.0) / (2.0 * np.tan(np.radians(view.opts["fov"]) / 2.0)) * 1.1
+    view.setCameraPosition(pos=pg.Vector(*center), distance=distance, elevation=20, azimuth=-60)
+
+
 class AtomGLView(gl.GLViewWidget):
     """GLViewWidget that reports clicks and hovers on atoms (by ray casting).
 
@@ -374,14 +383,8 @@ class StructureView(QWidget):
 
     def reset_view(self) -> None:
         """Centre the structure and fit it in the view."""
-        geometry = self._geometry
-        if geometry is None:
-            return
-        low, high = geometry.positions.min(axis=0), geometry.positions.max(axis=0)
-        center = 0.5 * (low + high)
-        extent = float(np.linalg.norm(high - low)) + 2.0 * float(geometry.radii.max())
-        distance = max(extent, 2.0) / (2.0 * np.tan(np.radians(self.view.opts["fov"]) / 2.0)) * 1.1
-        self.view.setCameraPosition(pos=pg.Vector(*center), distance=distance, elevation=20, azimuth=-60)
+        if self._geometry is not None:
+            fit_camera(self.view, self._geometry)
 
     def grab_image(self):
         """The rendered view as a QImage (for PNG export)."""

@@ -41,7 +41,7 @@ import math
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -256,8 +256,9 @@ class _Objective:
 
 
 def _optimise(objective: _Objective, start: np.ndarray, shift_bounds: tuple[float, float],
-              max_iterations: int) -> tuple[np.ndarray, int]:
-    """L-BFGS over bounded reparametrisations; returns (natural parameters, evaluations)."""
+              max_iterations: int, check: Callable[[], None] | None = None) -> tuple[np.ndarray, int]:
+    """L-BFGS over bounded reparametrisations; returns (natural parameters, evaluations).
+    ``check`` is called before every evaluation (it may raise to stop)."""
     import torch
 
     n = len(objective.forward.names)
@@ -285,6 +286,8 @@ def _optimise(objective: _Objective, start: np.ndarray, shift_bounds: tuple[floa
     count = [0]
 
     def closure():
+        if check is not None:
+            check()
         optimizer.zero_grad()
         loss = objective.residuals(natural(u)).pow(2).mean()
         loss.backward()
@@ -317,7 +320,7 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
                      element: str, params: Sequence[str] = PARAMS, max_shells: int = 3,
                      shift_tolerance_ev: float = DEFAULT_SHIFT_TOLERANCE_EV,
                      window: tuple[float, float] | None = None, background: bool = False,
-                     max_iterations: int = 30) -> RefineResult:
+                     max_iterations: int = 30, check: Callable[[], None] | None = None) -> RefineResult:
     """Refine shell distances and strain of ``structure`` against a measured spectrum.
 
     Args:
@@ -332,6 +335,8 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
         window: absolute eV to fit; None for the whole overlap.
         background: also fit a linear background.
         max_iterations: L-BFGS iterations per round (two rounds).
+        check: called after the starting fit and before every evaluation of the objective;
+            an exception it raises (a cancel) stops the refinement and propagates.
 
     Returns:
         The :class:`RefineResult`. Its ``structure`` is the refined crystal when only
@@ -365,7 +370,8 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
     options = dict(offset_ev=base, shift_bounds_ev=bounds, window=window, background=background)
     fit_start = fit_spectrum(measured_energy_ev, measured_mu, energy_rel, prediction.average,
                              shift_start_ev=shift, **options)
-
+    if check is not None:
+        check()
     forward = _Forward(predictor, structure, sites, weights, params, max_shells)
     objective = _Objective(forward, fit_start, energy_rel, base)
     n = len(forward.names)
@@ -375,7 +381,7 @@ def refine_structure(predictor: Any, structure: Structure, sites: Sequence[int],
     evaluations = 0
     fit = fit_start
     for _ in range(2):
-        x, count = _optimise(objective, x, bounds, max_iterations)
+        x, count = _optimise(objective, x, bounds, max_iterations, check)
         evaluations += count
         with torch.no_grad():
             mu = forward(torch.as_tensor(x[:n])).numpy()

@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -200,7 +200,8 @@ def load_inverse(name_or_path: str | None = None, element: str | None = None, *,
 COUNT_NEIGHBOURS = 8
 
 
-def _diffusion_clusters(model: InverseModel, mu: np.ndarray, n_samples: int, seed: int, counts: str
+def _diffusion_clusters(model: InverseModel, mu: np.ndarray, n_samples: int, seed: int, counts: str,
+                        progress: Callable[[int, int], None] | None = None
                         ) -> list[tuple[np.ndarray, np.ndarray]]:
     import torch
 
@@ -218,7 +219,7 @@ def _diffusion_clusters(model: InverseModel, mu: np.ndarray, n_samples: int, see
         pick = torch.randint(len(rows), (n_samples,), generator=generator).numpy()
         n_neighbors = torch.as_tensor(np.clip(inside[pick], 1, diffusion.config.max_neighbors))
     sampled = diffusion.sample(torch.as_tensor(mu, dtype=torch.float32), n_samples, n_neighbors=n_neighbors,
-                               generator=generator)
+                               generator=generator, progress=progress)
     species = np.asarray(diffusion.config.species, dtype=np.int64)
     clusters = []
     for k in range(n_samples):
@@ -249,7 +250,8 @@ def _score(model: InverseModel, mu: np.ndarray, proposals: Sequence[tuple[str, n
 
 def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 16, *,
            n_retrieval: int = 3, n_refine: int = 2, model: InverseModel | None = None, seed: int = 0,
-           methods: Sequence[str] = METHODS, counts: str = "retrieval") -> tuple[Candidate, ...]:
+           methods: Sequence[str] = METHODS, counts: str = "retrieval",
+           progress: Callable[[int, int], None] | None = None) -> tuple[Candidate, ...]:
     """Candidate clusters for a spectrum, best round trip first.
 
     Args:
@@ -266,6 +268,11 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
         counts: where the diffusion samples' atom counts come from: "retrieval" (the
             counts of the 8 nearest training spectra's clusters) or "model" (the
             diffusion model's count head).
+        progress: called as ``progress(done, total)`` after every diffusion step, after the
+            round-trip scoring and after every refined candidate (total: the diffusion
+            steps + 1 + the refinements + 1), and with an unchanged ``done`` at every
+            evaluation of a refinement. An exception it raises (a cancel) stops ``invert``
+            there and propagates; without it the result is the same.
 
     Raises:
         ValueError: wrong grid length, unknown method, or no bundle for the element.
@@ -282,6 +289,11 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
     energy = model.energy_ev
     if mu.shape != energy.shape:
         raise ValueError(f"the spectrum has {mu.size} points, the model grid {energy.size}")
+    use_diffusion = "diffusion" in methods and model.diffusion is not None and n_samples > 0
+    n_steps = len(model.diffusion.sample_timesteps()) - 1 if use_diffusion else 0
+    n_refined = n_refine if "refined" in methods and n_refine > 0 else 0
+    total = n_steps + 1 + (n_refined + 1 if n_refined else 0)
+    report = progress or (lambda _done, _total: None)
     proposals: list[tuple[str, np.ndarray, np.ndarray, str, str]] = []
     if "retrieval" in methods and n_retrieval > 0:
         rows, _distance = model.library.nearest(mu, n_retrieval)
@@ -290,16 +302,25 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
             n = int((clusters.z[row] > 0).sum())
             proposals.append(("retrieval", clusters.z[row, :n].astype(np.int64),
                               clusters.pos[row, :n].astype(np.float64), str(clusters.ids[row]), ""))
-    if "diffusion" in methods and model.diffusion is not None and n_samples > 0:
+    if use_diffusion:
         proposals += [("diffusion", z, pos, "", "")
-                      for z, pos in _diffusion_clusters(model, mu, n_samples, seed, counts)]
+                      for z, pos in _diffusion_clusters(model, mu, n_samples, seed, counts,
+                                                        lambda step, _steps: report(step, total))]
     if not proposals:
         return ()
     candidates = sorted(_score(model, mu, proposals), key=lambda c: c.roundtrip_mse)
-    if "refined" in methods and n_refine > 0:
-        refined = [(c, refine_cluster(model.forward, c.atomic_numbers, c.positions_a, energy, mu, element))
-                   for c in candidates[:n_refine]]
+    done = n_steps + 1
+    report(done, total)
+    if n_refined:
+        refined = []
+        for c in candidates[:n_refined]:
+            # Each refinement takes seconds: the hook is also checked at its every evaluation.
+            refined.append((c, refine_cluster(model.forward, c.atomic_numbers, c.positions_a, energy, mu, element,
+                                              check=lambda: report(done, total))))
+            done += 1
+            report(done, total)
         proposals = [("refined", c.atomic_numbers, pos, c.source_id, c.method) for c, pos in refined if pos is not None]
         if proposals:
             candidates = sorted(candidates + _score(model, mu, proposals), key=lambda c: c.roundtrip_mse)
+        report(total, total)
     return tuple(candidates)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -124,10 +125,17 @@ class ClusterDiffusion(nn.Module):
     def _clamp_types(self, h: torch.Tensor) -> torch.Tensor:
         return h.clamp(-2 * self.config.type_scale, 2 * self.config.type_scale)
 
+    def sample_timesteps(self) -> np.ndarray:
+        """The respaced timesteps the sampler visits, descending from ``timesteps`` to 0 (one
+        denoising step between each pair: ``len - 1`` steps)."""
+        cfg = self.config
+        return np.unique(np.linspace(0, cfg.timesteps, cfg.sample_steps + 1).round().astype(int))[::-1]
+
     @torch.no_grad()
     def sample(self, mu: torch.Tensor, n_samples: int, *, n_neighbors: torch.Tensor | None = None,
                noise: tuple[torch.Tensor, torch.Tensor] | None = None,
-               generator: torch.Generator | None = None) -> SampledClusters:
+               generator: torch.Generator | None = None,
+               progress: Callable[[int, int], None] | None = None) -> SampledClusters:
         """Sample ``n_samples`` clusters for one spectrum.
 
         Args:
@@ -137,6 +145,8 @@ class ClusterDiffusion(nn.Module):
             noise: initial (x_T (S, A, 3), h_T (S, A, K)) with A = max(n) + 1; None draws
                 it. With ``sample_eta = 0`` the sample is a deterministic function of it.
             generator: random source for counts, initial and per-step noise.
+            progress: called as ``progress(done, total)`` after every denoising step;
+                an exception it raises (a cancel) stops the sampler there and propagates.
         """
         cfg = self.config
         dtype = self.alpha_bar.dtype
@@ -157,8 +167,8 @@ class ClusterDiffusion(nn.Module):
             x, h = (v.to(dtype) for v in noise)
         x, h = x * movable, h * movable
         cond = cond1.expand(n_samples, -1)
-        steps = np.unique(np.linspace(0, cfg.timesteps, cfg.sample_steps + 1).round().astype(int))[::-1]
-        for t_now, t_next in zip(steps[:-1], steps[1:]):
+        steps = self.sample_timesteps()
+        for k, (t_now, t_next) in enumerate(zip(steps[:-1], steps[1:])):
             ab, ab_next = self.alpha_bar[t_now], self.alpha_bar[t_next]
             tt = torch.full((n_samples,), t_now / cfg.timesteps, dtype=dtype)
             eps_x, eps_h = self.denoiser(x, h, mask, tt, cond)
@@ -176,6 +186,8 @@ class ClusterDiffusion(nn.Module):
                     step = step + sigma * torch.randn(value.shape, generator=generator, dtype=dtype)
                 new.append(step * movable)
             x, h = new
+            if progress is not None:
+                progress(k + 1, len(steps) - 1)
         species = torch.where(movable[..., 0] > 0, h.argmax(-1), torch.full_like(h[..., 0], -1, dtype=torch.long))
         return SampledClusters(species_index=species.cpu().numpy().astype(np.int64),
                                positions_a=(x * cfg.position_scale_a).double().cpu().numpy(),

@@ -22,7 +22,7 @@ radius, or no shell within its reach of 0.75 x that radius) gives ``None``: its
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -38,7 +38,8 @@ REFINE_MAX_ITERATIONS = 12
 
 def refine_cluster(predictor: Any, atomic_numbers: np.ndarray, positions_a: np.ndarray, energy_ev: np.ndarray,
                    mu: np.ndarray, element: str, *, max_shells: int = 3,
-                   max_iterations: int = REFINE_MAX_ITERATIONS) -> np.ndarray | None:
+                   max_iterations: int = REFINE_MAX_ITERATIONS,
+                   check: Callable[[], None] | None = None) -> np.ndarray | None:
     """The refined positions of a cluster (absorber first, at the origin; same atom order).
 
     Args:
@@ -48,6 +49,8 @@ def refine_cluster(predictor: Any, atomic_numbers: np.ndarray, positions_a: np.n
         element: absorbing element.
         max_shells: coordination shells refined (only those within 0.75 x the crop radius).
         max_iterations: L-BFGS iterations per round.
+        check: called between the refinement's predictions and before each of its
+            evaluations (it may raise to cancel).
 
     Returns:
         (n, 3) float64 refined positions in Å, or None when nothing could be refined.
@@ -64,10 +67,12 @@ def refine_cluster(predictor: Any, atomic_numbers: np.ndarray, positions_a: np.n
         return None
     structure = cluster_structure(atomic_numbers, positions_a, name="candidate")
     base, _how = placement_base(predictor.predict(structure, [0]).average_spectrum(), element)
+    if check is not None:
+        check()
     result = refine_structure(predictor, structure, [0], [1.0], np.asarray(energy_ev, dtype=np.float64) + base,
                               np.asarray(mu, dtype=np.float64), Calibration(element=element), element=element,
                               params=("shells",), max_shells=max_shells, shift_tolerance_ev=ROUNDTRIP_MAX_SHIFT_EV,
-                              max_iterations=max_iterations)
+                              max_iterations=max_iterations, check=check)
     if not any(name.startswith("shell_") for name in result.parameters):
         return None
     return np.asarray(result.structure.positions, dtype=np.float64)

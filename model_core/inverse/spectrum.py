@@ -10,6 +10,9 @@
   post-edge ~1 like FEFF's), and placed on the grid with its E0 (the maximum of
   dmu/dE) at ``edge_offset_ev``: where the training spectra have the maximum of
   their derivative. The round-trip fit's free shift of +-3 eV absorbs the rest.
+* A spectrum already in memory on an edge-relative axis and in FEFF's
+  normalization (a FEFF10 run's, a forward prediction's):
+  :func:`spectrum_on_grid`, the last step of the file route.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["GridSpectrum", "read_spectrum_on_grid", "to_grid"]
+__all__ = ["GridSpectrum", "read_spectrum_on_grid", "spectrum_on_grid", "to_grid"]
 
 #: How far (eV) the grid may reach beyond the data; the nearest value is held there.
 GRID_TOLERANCE_EV = 2.5
@@ -83,8 +86,26 @@ def read_spectrum_on_grid(path: str | Path, grid_ev: np.ndarray, *, group: str |
         energy_rel, mu = data.energy_ev - e0, norm.norm
         alignment = (f"E0 {norm.e0:.2f} eV (max dmu/dE) placed at {edge_offset_ev:+.2f} eV; "
                      "larch edge-step normalization")
-    on_grid = to_grid(energy_rel, mu, grid_ev, str(path))
+    return spectrum_on_grid(energy_rel, mu, grid_ev, source=str(path), label=data.label, e0_ev=e0,
+                            alignment=alignment, warnings=tuple(warnings))
+
+
+def spectrum_on_grid(energy_rel_ev: np.ndarray, mu: np.ndarray, grid_ev: np.ndarray, *, source: str = "spectrum",
+                     label: str = "", e0_ev: float = float("nan"), alignment: str = "edge and normalization as given",
+                     warnings: tuple[str, ...] = ()) -> GridSpectrum:
+    """An edge-relative spectrum, normalized like the forward model's targets, on the grid.
+
+    Args:
+        energy_rel_ev, mu: (N,) energies relative to the edge (eV) and normalized mu.
+        grid_ev: (G,) the model grid.
+        source, label: names for messages and legends.
+        e0_ev: the absolute energy of the edge (NaN when unknown).
+
+    Raises:
+        ValueError: naming ``source``: too short a range, or non-finite values on the grid.
+    """
+    on_grid = to_grid(energy_rel_ev, mu, grid_ev, source)
     if not np.all(np.isfinite(on_grid)):
-        raise ValueError(f"{path}: the spectrum has non-finite values on the model grid")
-    return GridSpectrum(energy_ev=np.asarray(grid_ev, dtype=np.float64), mu=on_grid, source=str(path),
-                        label=data.label, e0_ev=e0, alignment=alignment, warnings=tuple(warnings))
+        raise ValueError(f"{source}: the spectrum has non-finite values on the model grid")
+    return GridSpectrum(energy_ev=np.asarray(grid_ev, dtype=np.float64), mu=on_grid, source=source, label=label,
+                        e0_ev=float(e0_ev), alignment=alignment, warnings=tuple(warnings))

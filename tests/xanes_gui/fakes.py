@@ -362,23 +362,35 @@ def interpret_backend(predictor: FakePredictor, refiner: FakeRefiner | None = No
 
 class FakeInverter:
     """Stands in for backend.infer_structure: two candidates (tetrahedral CuO4, then linear CuO2) with
-    smooth round-trip spectra on :data:`GRID`; ``calls`` records (path, element, n_samples, group, model).
-    With a ``gate`` each run waits for it after its first progress report (to test Cancel)."""
+    smooth round-trip spectra on :data:`GRID`; ``calls`` records (path, element, n_samples, group, model)
+    and ``spectra`` the in-memory spectrum of each call (None for a file).
 
-    def __init__(self, gate: threading.Event | None = None) -> None:
+    Like the real one it reports 0..2 of 3 before sampling, then ``2 + k`` of ``2 + steps`` for
+    each of ``steps`` sampling steps; with a ``gate`` it waits for it at step ``hold_at`` (to test
+    Cancel). ``reached``: the last sampling step started."""
+
+    def __init__(self, gate: threading.Event | None = None, steps: int = 4, hold_at: int = 1) -> None:
         self.calls: list[tuple] = []
+        self.spectra: list = []
         self.gate = gate
+        self.steps, self.hold_at = steps, hold_at
+        self.reached = 0
 
-    def infer_structure(self, path, element, n_samples, progress, *, group=None, model=None, device="cpu"):
+    def infer_structure(self, path, element, n_samples, progress, *, group=None, model=None, device="cpu",
+                        spectrum=None):
         from model_core.inverse.api import Candidate
         from model_core.inverse.spectrum import GridSpectrum
         from model_core.types import atomic_number
 
         self.calls.append((str(path), element, n_samples, group, model))
-        progress(0, 2)
-        if self.gate is not None:
-            self.gate.wait(30)
-        progress(1, 2)
+        self.spectra.append(spectrum)
+        progress(0, 3)
+        progress(2, 3)
+        for k in range(1, self.steps + 1):
+            self.reached = k
+            if k == self.hold_at and self.gate is not None:
+                self.gate.wait(30)
+            progress(2 + k, 2 + self.steps)
         z_abs, z_o = atomic_number(element), atomic_number("O")
         d = 1.95 / np.sqrt(3.0)
         tetra = np.array([[0, 0, 0], [d, d, d], [-d, -d, d], [-d, d, -d], [d, -d, -d]], dtype=float)
@@ -389,6 +401,6 @@ class FakeInverter:
                       roundtrip_mse=mse, energy_ev=GRID, roundtrip_mu=synthetic_edge(GRID, shift))
             for method, pos, r, mse, shift in (("diffusion", tetra, 1.95, 0.001, 0.0),
                                                ("retrieval", linear, 1.85, 0.004, 1.0)))
-        progress(2, 2)
-        spectrum = GridSpectrum(energy_ev=GRID, mu=synthetic_edge(GRID), source=str(path), e0_ev=EDGE_EV)
-        return {"model": "fake-inverse", "spectrum": spectrum, "candidates": candidates}
+        e0 = EDGE_EV if spectrum is None else (spectrum.e0_ev if spectrum.e0_ev is not None else float("nan"))
+        on_grid = GridSpectrum(energy_ev=GRID, mu=synthetic_edge(GRID), source=str(path), e0_ev=e0)
+        return {"model": "fake-inverse", "spectrum": on_grid, "candidates": candidates}

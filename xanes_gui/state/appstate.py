@@ -39,7 +39,7 @@ class AppState(QObject):
         measured: measured spectra, alignment, comparisons (:class:`MeasuredSpectra`).
         simulations: FEFF10 runs and results (:class:`Simulations`).
         interpret: calibrations, fit, Identify, LCF and Refine (:class:`Interpret`).
-        inverse: candidate structures inferred from the measured spectrum (:class:`Inverse`).
+        inverse: candidate structures inferred from a measured or simulated spectrum (:class:`Inverse`).
         view: view settings (:class:`View`).
         attributions: attribution results per structure, model and site (:class:`Attributions`).
         tasks: the runner of every background task.
@@ -67,7 +67,7 @@ class AppState(QObject):
         self.interpret = Interpret(backend, self.messages, self.tasks, self.structures, self.predictions,
                                    self.measured, self)
         self.inverse = Inverse(backend, self.messages, self.tasks, self.structures, self.predictions, self.measured,
-                               self.interpret, self)
+                               self.interpret, self.simulations, self)
         self._session_pending = False
         # Connected before any widget exists, so these run before widgets hear of a change.
         structures, predictions, measured = self.structures, self.predictions, self.measured
