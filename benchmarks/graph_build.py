@@ -77,6 +77,13 @@ def main() -> None:
     loop = time.perf_counter() - start
     print(f"build_graph loop, {len(subset)} sites: {loop:.3f} s ({1e3 * loop / len(subset):.2f} ms/site)")
 
+    from model_core.sites import coordination_info
+
+    start = time.perf_counter()
+    coordination_info(structure)
+    print(f"coordination_info (first shell of all {structure.n_atoms} atoms, the site table's): "
+          f"{time.perf_counter() - start:.3f} s")
+
     summaries = [graph_summary(g) for g in graphs]
     nodes = np.array([s["n_nodes"] for s in summaries])
     edges = np.array([s["n_edges"] for s in summaries])

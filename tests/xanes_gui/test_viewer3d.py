@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -140,18 +139,11 @@ def test_rendered_pixels_show_the_atom(qtbot, gl_view, state, tmp_path):
 @pytest.mark.gl
 def test_five_thousand_atoms_are_one_item(qtbot, gl_view, state):
     items_before = list(gl_view.view.items)
-    start = time.perf_counter()
     state.structures.add_structure(random_crystal(5000))
-    built = time.perf_counter() - start
     assert gl_view.view.items == items_before  # no per-atom items: the same five GL items
     meshdata = gl_view.atoms.opts["meshdata"]
     assert meshdata.vertexes().shape == (5000 * 4, 3)  # one impostor square per atom
-    start = time.perf_counter()
-    image = gl_view.grab_image()
-    rendered = time.perf_counter() - start
-    assert not image.isNull()
-    # Generous bounds (software rendering on a 2-core CI machine); typical: well under a second.
-    assert built < 10 and rendered < 10, (built, rendered)
+    assert not gl_view.grab_image().isNull()  # how fast: benchmarks/gui.py
     x, y = gl_view.view.screen_position(_front_atom(gl_view))
     assert gl_view.view.pick(x, y) == _front_atom(gl_view)
 
