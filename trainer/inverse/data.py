@@ -21,7 +21,7 @@ import numpy as np
 from model_core.config import EnergyGrid, GraphConfig
 from model_core.inverse.clusters import ClusterSet
 
-__all__ = ["build_cluster_set", "carve_out_cluster_sets", "clusters_from_prepared"]
+__all__ = ["build_cluster_set", "carve_out_cluster_sets", "clusters_from_prepared", "source_splits"]
 
 # prepare_dataset builds edges below this radius; the clusters need none.
 _NO_EDGES_A = 0.05
@@ -62,6 +62,17 @@ def _graph_config(source: str | Path, radius_a: float) -> GraphConfig:
     if float(graph["r_crop"]) < radius_a:
         raise ValueError(f"{source}: prepared with a {graph['r_crop']} Å crop, the clusters need {radius_a} Å")
     return GraphConfig(**graph)
+
+
+def source_splits(source: str | Path) -> dict[str, list[str]]:
+    """The named id lists of a source (``splits/*.txt``), also of a prepared ``.npz``, which keeps them."""
+    if not str(source).lower().endswith(".npz"):
+        from trainer.data.sources import read_splits
+
+        return read_splits(source)
+    from trainer.data.dataset import PreparedDataset
+
+    return PreparedDataset.load(source)[0].splits
 
 
 def _prepare(source, grid, radius_a, ids, normalization, screen, element, cache_dir, progress):

@@ -145,8 +145,7 @@ def _grid(forward_model: str):
 def load_clusters(config: InverseTrainConfig) -> tuple[ClusterSet, ClusterSet]:
     """(train, validation) clusters of radius ``data.library_radius_a``: in split-file order, or
     the carve-out's (source order) when ``data.val_ids`` is empty."""
-    from trainer.data.sources import read_splits
-    from trainer.inverse.data import build_cluster_set, carve_out_cluster_sets
+    from trainer.inverse.data import build_cluster_set, carve_out_cluster_sets, source_splits
 
     data = config.data
     grid, graph = _grid(data.forward_model)
@@ -157,7 +156,7 @@ def load_clusters(config: InverseTrainConfig) -> tuple[ClusterSet, ClusterSet]:
         return carve_out_cluster_sets(data.source, grid, data.library_radius_a, val_fraction=data.val_fraction,
                                       split_seed=data.split_seed, normalization=data.normalization,
                                       element=data.element, cache_dir=data.cache_dir)
-    splits = read_splits(data.source)
+    splits = source_splits(data.source)
     ids = splits[data.train_ids] + splits[data.val_ids]
     everything = build_cluster_set(data.source, ids, grid, data.library_radius_a,
                                    normalization=data.normalization, element=data.element,

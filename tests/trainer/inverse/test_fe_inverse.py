@@ -12,7 +12,7 @@ import pytest
 from model_core.config import EnergyGrid
 from model_core.inverse.clusters import ClusterSet
 from tests.trainer.data.synthetic import write_xanesnet_complex
-from trainer.inverse.data import build_cluster_set, carve_out_cluster_sets
+from trainer.inverse.data import build_cluster_set, carve_out_cluster_sets, source_splits
 from trainer.inverse.train import load_config
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -57,6 +57,8 @@ def test_a_prepared_npz_is_read_with_its_own_graph_config(fdmnes_source, tmp_pat
     from model_core.config import GraphConfig
     from trainer.data.dataset import prepare_dataset
 
+    (fdmnes_source / "splits").mkdir()
+    (fdmnes_source / "splits" / "val.txt").write_text("CPLX01_C2FeO4\nCPLX05_C2FeO4\n")
     cache = tmp_path / "cache"
     prepare_dataset(fdmnes_source, FE_GRID, GraphConfig(r_crop=6.0, r_max=5.0), normalization="edge_step",
                     element="Fe", cache_dir=cache, progress=False)
@@ -66,6 +68,7 @@ def test_a_prepared_npz_is_read_with_its_own_graph_config(fdmnes_source, tmp_pat
     assert list(clusters.ids) == ids and clusters.radius_a == 2.5 and clusters.n_atoms.max() == 7
     with pytest.raises(ValueError, match="crop"):
         build_cluster_set(npz, ids, FE_GRID, 7.0, normalization="edge_step", element="Fe")
+    assert source_splits(npz) == source_splits(fdmnes_source) == {"val": ["CPLX01_C2FeO4", "CPLX05_C2FeO4"]}
 
 
 def test_the_fe_preset_is_the_forward_models_data():
