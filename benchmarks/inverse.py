@@ -1,7 +1,8 @@
 """Inverse benchmark on the validation split: spectrum -> first coordination shell.
 
 For every validation site (or an evenly spaced subset, ``--n-val``) the site's
-own FEFF spectrum on the model grid is inverted and the top candidate of each
+own simulated spectrum (FEFF for Cu, FDMNES for Fe), prepared like the forward
+model's targets on its grid, is inverted and the top candidate of each
 ranking is scored against the site's true cluster:
 
 * ``retrieval``: the nearest training spectrum's cluster (rank 1 of the distance);
@@ -24,8 +25,8 @@ mean wall time of one whole ``invert`` call (refinement included). Seconds for
 ``--timing-samples`` diffusion samples plus their forward check on one spectrum
 are measured on CPU with ``--threads`` threads.
 
-    python benchmarks/inverse.py [--config configs/cu-k-inverse-cpu.yaml] [--model DIR]
-        [--n-val 64] [--samples 16] [--retrieval 3] [--refine 2] [--threads 2] [--out runs/inverse-bench.json]
+    python benchmarks/inverse.py [--element Cu|Fe] [--config configs/<el>-k-inverse-cpu.yaml]
+        [--data SOURCE] [--model NAME_OR_DIR] [--n-val 64] [--samples 16] [--retrieval 3] [--refine 2] [--threads 2] [--out runs/inverse-bench.json]
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def _directions(positions_a: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="configs/cu-k-inverse-cpu.yaml")
-    parser.add_argument("--model", default="cu-k-inverse", help="inverse bundle name or folder")
+    parser.add_argument("--element", default="Cu", help="absorber: picks the config and the shipped bundle")
+    parser.add_argument("--config", help="inverse training config (default configs/<element>-k-inverse-cpu.yaml)")
+    parser.add_argument("--data", help="data source instead of the config's data.source (e.g. a prepared .npz)")
+    parser.add_argument("--model", help="inverse bundle name or folder (default: the shipped one for the element)")
     parser.add_argument("--n-val", type=int, default=64, help="evenly spaced validation sites (0 = all)")
     parser.add_argument("--samples", type=int, default=16, help="diffusion samples per site (0 = retrieval only)")
     parser.add_argument("--retrieval", type=int, default=3)
@@ -81,7 +84,9 @@ def main() -> None:
     from trainer.inverse.train import load_clusters, load_config
 
     torch.set_num_threads(args.threads)
-    config = load_config(args.config)
+    root = Path(__file__).resolve().parents[1]
+    config_path = args.config or root / "configs" / f"{args.element.lower()}-k-inverse-cpu.yaml"
+    config = load_config(config_path, [f"data.source={args.data}"] if args.data else [])
     _train, val = load_clusters(config)
     if args.n_val and args.n_val < len(val):
         val = val.take(np.linspace(0, len(val) - 1, args.n_val).round().astype(int))

@@ -300,8 +300,9 @@ def _infer_structure(path: str, element: str, n_samples: int, progress: Callable
         model = load_inverse(element=element, device=device)
     progress(1, 3)
     if spectrum is None:
+        # The model's element places an FDMNES file as its training targets were placed.
         on_grid = read_spectrum_on_grid(path, model.energy_ev, group=group,
-                                        edge_offset_ev=model.library.edge_offset_ev)
+                                        edge_offset_ev=model.library.edge_offset_ev, element=model.element)
     elif spectrum.energy_reference != "edge":
         raise ValueError(f"{path}: the spectrum is not on an edge-relative energy axis")
     else:

@@ -102,7 +102,7 @@ def run_invert(args: argparse.Namespace, stdout=None) -> dict[str, Any]:
         raise CliError(f"{args.spectrum}: no such file")
     model = load_inverse(args.model, element=element, device=args.device)
     spectrum = read_spectrum_on_grid(args.spectrum, model.energy_ev, group=args.group,
-                                     edge_offset_ev=model.library.edge_offset_ev)
+                                     edge_offset_ev=model.library.edge_offset_ev, element=element)
     candidates = invert(spectrum, element, args.samples, n_retrieval=args.retrieval, n_refine=args.refine,
                         model=model, seed=args.seed, counts=args.counts)
     out_dir = None

@@ -13,6 +13,13 @@
 * A spectrum already in memory on an edge-relative axis and in FEFF's
   normalization (a FEFF10 run's, a forward prediction's):
   :func:`spectrum_on_grid`, the last step of the file route.
+* FDMNES output, when the absorbing element is given: a simulated spectrum like the
+  training data, so it is prepared like their targets: energies relative to the
+  file's ``E_edge``, else the element's tabulated K edge (as
+  :mod:`trainer.data.fdmnes_source` does), and the targets' edge-step normalization
+  (:func:`model_core.spectra.normalize.normalize_target`). An E0 search on the short
+  -15..+60 eV range of such files can land 10 eV into the white line (the data then
+  miss the grid) and larch's edge step can come out negative.
 """
 
 from __future__ import annotations
@@ -62,8 +69,10 @@ def to_grid(energy_rel_ev: np.ndarray, mu: np.ndarray, grid_ev: np.ndarray, sour
 
 
 def read_spectrum_on_grid(path: str | Path, grid_ev: np.ndarray, *, group: str | None = None,
-                          edge_offset_ev: float = 0.0) -> GridSpectrum:
+                          edge_offset_ev: float = 0.0, element: str | None = None) -> GridSpectrum:
     """Read a spectrum file and put it on the grid (see the module docstring).
+
+    ``element``: the absorber, whose tabulated K edge places an FDMNES file that gives none.
 
     Raises:
         ValueError: a one-line message naming the file (unreadable, not normalizable,
@@ -79,6 +88,18 @@ def read_spectrum_on_grid(path: str | Path, grid_ev: np.ndarray, *, group: str |
         e0 = float(e0_hint)
         energy_rel, mu = data.energy_ev - e0, data.mu
         alignment = "FEFF edge from the file; FEFF normalization"
+    elif data.format == "fdmnes" and (e0_hint is not None or element):
+        from model_core.interpret.calibration import tabulated_edge_ev
+        from model_core.spectra.normalize import NormalizationError, TargetNormalization, normalize_target
+
+        e0 = float(e0_hint) if e0_hint is not None else tabulated_edge_ev(str(element))
+        energy_rel = data.energy_ev - e0
+        try:
+            mu, _info = normalize_target(energy_rel, data.mu, TargetNormalization(mode="edge_step"))
+        except NormalizationError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+        alignment = (f"FDMNES edge {e0:.2f} eV ({'from the file' if e0_hint is not None else 'tabulated'}); "
+                     "edge-step normalization of the training targets")
     else:
         norm = normalize(data.energy_ev, data.mu)
         warnings.extend(norm.warnings)

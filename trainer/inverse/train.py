@@ -42,7 +42,12 @@ class InverseDataConfig:
         forward_model: the forward model whose grid (and whose training normalization,
             ``normalization``) the spectra are put on, and which checks candidates.
         normalization: as the forward training config's ``data.normalization``.
-        train_ids / val_ids: split names in the source's ``splits/`` folder.
+        train_ids / val_ids: split names in the source's ``splits/`` folder; an empty
+            ``val_ids`` makes the forward trainer's grouped random carve-out instead
+            (:func:`trainer.inverse.data.carve_out_cluster_sets`).
+        val_fraction / split_seed: that carve-out, as the forward training config's
+            ``data.val_fraction`` and ``data.split_seed`` (so the validation part is the
+            forward model's too).
         library_radius_a: radius of the clusters in the retrieval library (Å); at
             least the forward model's ``r_crop`` so retrieved clusters predict like the crystal.
         cache_dir: where prepared data are cached (relative to the working directory).
@@ -54,6 +59,8 @@ class InverseDataConfig:
     normalization: str = "feff"
     train_ids: str = "train"
     val_ids: str = "val"
+    val_fraction: float = 0.1
+    split_seed: int = 0
     library_radius_a: float = 6.0
     cache_dir: str = "runs/cache"
 
@@ -136,16 +143,20 @@ def _grid(forward_model: str):
 
 
 def load_clusters(config: InverseTrainConfig) -> tuple[ClusterSet, ClusterSet]:
-    """(train, validation) clusters of radius ``data.library_radius_a``, in split-file order."""
-    from trainer.data.sources import read_splits
-    from trainer.inverse.data import build_cluster_set
+    """(train, validation) clusters of radius ``data.library_radius_a``: in split-file order, or
+    the carve-out's (source order) when ``data.val_ids`` is empty."""
+    from trainer.inverse.data import build_cluster_set, carve_out_cluster_sets, source_splits
 
     data = config.data
     grid, graph = _grid(data.forward_model)
     if data.library_radius_a < graph.r_crop:
         print(f"note: library clusters ({data.library_radius_a} Å) are smaller than the forward crop "
               f"({graph.r_crop} Å): retrieved clusters will not predict exactly like their crystals")
-    splits = read_splits(data.source)
+    if not data.val_ids:
+        return carve_out_cluster_sets(data.source, grid, data.library_radius_a, val_fraction=data.val_fraction,
+                                      split_seed=data.split_seed, normalization=data.normalization,
+                                      element=data.element, cache_dir=data.cache_dir)
+    splits = source_splits(data.source)
     ids = splits[data.train_ids] + splits[data.val_ids]
     everything = build_cluster_set(data.source, ids, grid, data.library_radius_a,
                                    normalization=data.normalization, element=data.element,
