@@ -41,7 +41,7 @@ import math
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -126,6 +126,13 @@ class Checkpoint:
                 *(self.member_model_configs or (self.model_config,) * len(self.member_state_dicts)))
 
     @property
+    def spectrum_members(self) -> tuple[tuple[Mapping[str, torch.Tensor], ModelConfig], ...]:
+        """(weights, architecture) of the members whose spectra are averaged (every member
+        but dedicated E0 members; see :func:`member_roles`)."""
+        spectrum, _ = member_roles(self.model_configs)
+        return tuple((self.state_dicts[k], self.model_configs[k]) for k in spectrum)
+
+    @property
     def format_version(self) -> int:
         """The lowest file format that describes this checkpoint."""
         if not self.member_state_dicts:
@@ -205,6 +212,21 @@ def checkpoint_from_dict(data: Mapping[str, Any], source: str = "") -> Checkpoin
     )
 
 
+def member_roles(configs: Sequence[ModelConfig]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(spectrum members, E0 members) of an ensemble, as indices into ``configs``.
+
+    A member trained with ``e0_backprop`` (its trunk learned the edge energy, which costs
+    it spectral accuracy) is a dedicated E0 member when the ensemble also holds members
+    without it: the E0 is then averaged over the E0 members alone and the spectrum, its
+    spread, attention and embedding over the others. Otherwise every member does both.
+    """
+    e0_members = tuple(k for k, c in enumerate(configs) if c.e0_head and c.e0_backprop)
+    spectrum_members = tuple(k for k in range(len(configs)) if k not in e0_members)
+    if not e0_members or not spectrum_members:
+        return tuple(range(len(configs))), tuple(range(len(configs)))
+    return spectrum_members, e0_members
+
+
 def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
                   metrics: Mapping[str, Any] | None = None) -> Checkpoint:
     """One checkpoint whose prediction is the mean of several trained members.
@@ -240,15 +262,22 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise CheckpointError(f"member {k} differs from member 0 in its {', '.join(bad)}")
-    members = tuple(sd for c in checkpoints for sd in c.state_dicts)
-    configs = tuple(mc for c in checkpoints for mc in c.model_configs)
-    provenance = dict(first.provenance)
     # One provenance entry per member: an ensemble joining in contributes its members'.
-    provenance["ensemble_members"] = [
-        dict(m) for c in checkpoints
-        for m in (c.provenance.get("ensemble_members") or [c.provenance])]
+    triples = []
+    for c in checkpoints:
+        sources = c.provenance.get("ensemble_members") or [c.provenance]
+        if len(sources) != len(c.state_dicts):
+            sources = [c.provenance] * len(c.state_dicts)
+        triples += list(zip(c.state_dicts, c.model_configs, sources))
+    # Spectrum members first: member 0's readout is the embedding of the domain index.
+    spectrum, _ = member_roles([mc for _, mc, _ in triples])
+    triples = [triples[k] for k in spectrum] + [t for k, t in enumerate(triples) if k not in spectrum]
+    members = tuple(sd for sd, _, _ in triples)
+    configs = tuple(mc for _, mc, _ in triples)
+    provenance = dict(first.provenance)
+    provenance["ensemble_members"] = [dict(m) for _, _, m in triples]
     return Checkpoint(
-        model_config=first.model_config, graph_config=first.graph_config, state_dict=members[0],
+        model_config=configs[0], graph_config=first.graph_config, state_dict=members[0],
         element=first.element, edge=first.edge, trained=True, normalization=dict(first.normalization),
         e0_mean_ev=first.e0_mean_ev, e0_std_ev=first.e0_std_ev,
         train_mean_spectrum=first.train_mean_spectrum, provenance=provenance,

@@ -172,18 +172,21 @@ class XanesPredictor:
         # Members of a deep ensemble are run one after another on the same batch and
         # averaged (a few members cost a few forward passes of milliseconds each).
         self._models = [m.to(self._device).eval() for m in models]
+        from model_core.checkpoint import member_roles
+
+        self._spectrum_members, self._e0_members = member_roles([m.config for m in self._models])
         has_e0 = bool(checkpoint.model_config.e0_head) and np.isfinite(checkpoint.e0_std_ev)
         self.info = ModelInfo(
             name=name, path=str(path), element=checkpoint.element, edge=checkpoint.edge,
             trained=checkpoint.trained, energy_ev=checkpoint.energy_ev, device=dev,
             device_name=dev_name, has_e0=has_e0, card=card, metrics=dict(checkpoint.metrics),
-            n_members=len(self._models),
+            n_members=len(self._spectrum_members),
         )
         from model_core.trust.calibration import SpreadCalibration
         from model_core.trust.domain import DomainIndex
         from model_core.trust.e0 import E0Calibration
 
-        self._calibration = (None if checkpoint.spread_calibration is None or len(self._models) < 2
+        self._calibration = (None if checkpoint.spread_calibration is None or len(self._spectrum_members) < 2
                              else SpreadCalibration.from_dict(checkpoint.spread_calibration))
         self._domain_index = None if checkpoint.domain_index is None else DomainIndex.from_dict(checkpoint.domain_index)
         self._e0_calibration = (None if checkpoint.e0_calibration is None or not has_e0
@@ -276,8 +279,10 @@ class XanesPredictor:
 
     @property
     def models(self) -> tuple:
-        """The members' networks, in evaluation mode on this predictor's device."""
-        return tuple(self._models)
+        """The networks whose spectra are averaged (every member but dedicated E0 members;
+        see :func:`model_core.checkpoint.member_roles`), in evaluation mode on this
+        predictor's device."""
+        return tuple(self._models[k] for k in self._spectrum_members)
 
     @property
     def device(self):
@@ -314,13 +319,15 @@ class XanesPredictor:
             for start in range(0, total, self._batch_size):
                 chunk = unique[start:start + self._batch_size]
                 batch = collate(chunk).to(self._device)
-                outs = [model(batch) for model in self._models]
+                every = [model(batch) for model in self._models]
+                outs = [every[k] for k in self._spectrum_members]
                 member_mu = torch.stack([out["mu"] for out in outs]).double()  # (K, B, G)
                 spectra.append(member_mu.mean(0).cpu().numpy())
                 spreads.append(member_mu.std(0, correction=0).cpu().numpy())
                 embeddings.append(outs[0]["readout"].double().cpu().numpy())
                 if outs[0].get("e0") is not None and self.info.has_e0:
-                    member_e0 = torch.stack([out["e0"] for out in outs]).double()  # (K, B) standardized
+                    # (K_E0, B) standardized, over the dedicated E0 members when there are any
+                    member_e0 = torch.stack([every[k]["e0"] for k in self._e0_members]).double()
                     e0s.append(member_e0.mean(0).cpu().numpy())
                     e0_spreads.append(member_e0.std(0, correction=0).cpu().numpy())
                 node_weight = torch.stack([out["attention"] for out in outs]).double().mean(0).cpu().numpy()
@@ -329,11 +336,11 @@ class XanesPredictor:
                 if progress is not None:
                     progress(min(start + len(chunk), total), total)
         mu = np.concatenate(spectra, axis=0)[slot]
-        spread = np.concatenate(spreads, axis=0)[slot] if len(self._models) > 1 else None
+        spread = np.concatenate(spreads, axis=0)[slot] if len(self._spectrum_members) > 1 else None
         e0 = e0_spread = None
         if e0s:
             e0 = np.concatenate(e0s)[slot] * self._checkpoint.e0_std_ev + self._checkpoint.e0_mean_ev
-            if len(self._models) > 1:
+            if len(self._e0_members) > 1:
                 e0_spread = np.concatenate(e0_spreads)[slot] * abs(self._checkpoint.e0_std_ev)
         attention = tuple(
             SiteAttention(atom_index=graph.atom_index, image=graph.image,

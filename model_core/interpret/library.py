@@ -106,7 +106,7 @@ def member_predictors(predictor: Any) -> list[Any]:
         return []
     checkpoint = predictor.checkpoint
     out = []
-    for state, config in zip(checkpoint.state_dicts, checkpoint.model_configs):
+    for state, config in checkpoint.spectrum_members:
         single = dataclasses.replace(checkpoint, model_config=config, state_dict=state,
                                      member_state_dicts=(), member_model_configs=())
         out.append(XanesPredictor(single, name=predictor.info.name, path=predictor.info.path,

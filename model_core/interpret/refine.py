@@ -146,7 +146,7 @@ class _Forward:
         checkpoint = predictor.checkpoint
         self.dtype = dtype or torch.float32
         self.models = []
-        for state, config in zip(checkpoint.state_dicts, checkpoint.model_configs):
+        for state, config in checkpoint.spectrum_members:
             model = XANE3(config)
             model.load_state_dict(state)
             self.models.append(model.to(self.dtype).eval())

@@ -82,3 +82,30 @@ def test_members_must_match(members, tmp_path):
     with pytest.raises(CheckpointError, match="no trained weights"):
         make_ensemble([first, untrained])
 
+
+
+def test_dedicated_e0_members_give_the_e0_and_the_others_the_spectrum(members, tmp_path):
+    import dataclasses
+
+    from model_core.checkpoint import member_roles
+
+    e0_config = dataclasses.replace(TINY_MODEL, e0_backprop=True)
+    expert = tiny_checkpoint(tmp_path / "e0.pt", seed=7, model_config=e0_config)
+    # The E0 member is given first; the ensemble puts the spectrum members first.
+    ensemble = make_ensemble([load_checkpoint(expert), *(load_checkpoint(p) for p in members[:2])])
+    assert [c.e0_backprop for c in ensemble.model_configs] == [False, False, True]
+    assert member_roles(ensemble.model_configs) == ((0, 1), (2,))
+    assert len(ensemble.spectrum_members) == 2
+    path = save_checkpoint(ensemble, tmp_path / "mixed.pt")
+    structure, sites = cuprite(), [0, 1]
+    singles = [load_model(str(p), device="cpu").predict(structure, sites) for p in members[:2]]
+    e0_alone = load_model(str(expert), device="cpu").predict(structure, sites)
+    mixed = load_model(str(path), device="cpu")
+    prediction = mixed.predict(structure, sites)
+    assert mixed.info.n_members == 2 and len(mixed.models) == 2
+    np.testing.assert_allclose(prediction.mu, np.mean([s.mu for s in singles], axis=0), atol=1e-6)
+    np.testing.assert_allclose(prediction.e0_ev, e0_alone.e0_ev, atol=1e-4)
+    assert prediction.e0_spread_ev is None  # one E0 member: no members' spread
+    # Without a member of the other kind every member does both.
+    assert member_roles([e0_config, e0_config]) == ((0, 1), (0, 1))
+    assert member_roles([TINY_MODEL]) == ((0,), (0,))
