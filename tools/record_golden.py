@@ -1,8 +1,11 @@
 """Record the shipped models' outputs on the example structures, and tiny checkpoints of
 every format written by today's code, so later versions can prove they load and predict
-the same (see tests/model_core/test_golden.py). Run once per intentional model change:
+the same (see tests/model_core/test_golden.py). Run once per intentional change of a
+shipped model, keeping the tiny checkpoints (written by older code: they must stay):
 
-    python tools/record_golden.py
+    python tools/record_golden.py --models-only
+
+Without ``--models-only`` the tiny checkpoints are written anew by today's code.
 """
 
 from __future__ import annotations
@@ -64,14 +67,19 @@ def main() -> int:
     from model_core.inference import load_model
     from model_core.io import read_structure
 
+    models_only = "--models-only" in sys.argv[1:]
     OUT.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
+    if models_only:
+        with np.load(OUT / "outputs.npz") as old:
+            arrays = {key: old[key] for key in old.files if key.startswith("tiny_format")}
     structures = ROOT / "resources" / "structures"
     for model, files in CASES.items():
         predictor = load_model(model, device="cpu")
         for name in files:
             _record(predictor, read_structure(structures / name), f"{model}/{Path(name).stem}", arrays)
-    _tiny_checkpoints(arrays)
+    if not models_only:
+        _tiny_checkpoints(arrays)
     np.savez_compressed(OUT / "outputs.npz", **arrays)
     print(f"wrote {len(arrays)} arrays to {OUT / 'outputs.npz'}")
     return 0
