@@ -104,11 +104,20 @@ def member_predictors(predictor: Any) -> list[Any]:
 
     if not isinstance(predictor, XanesPredictor) or predictor.info.n_members < 2:
         return []
+    from model_core.checkpoint import member_roles
+
     checkpoint = predictor.checkpoint
+    spectrum, e0_members = member_roles(checkpoint.model_configs)
+    # Dedicated E0 members go with every spectrum member, so each member predictor
+    # places its spectrum at the ensemble's own E0.
+    experts = [k for k in e0_members if k not in spectrum]
     out = []
-    for state, config in checkpoint.spectrum_members:
-        single = dataclasses.replace(checkpoint, model_config=config, state_dict=state,
-                                     member_state_dicts=(), member_model_configs=())
+    for k in spectrum:
+        states = [checkpoint.state_dicts[j] for j in (k, *experts)]
+        configs = [checkpoint.model_configs[j] for j in (k, *experts)]
+        single = dataclasses.replace(checkpoint, model_config=configs[0], state_dict=states[0],
+                                     member_state_dicts=tuple(states[1:]),
+                                     member_model_configs=tuple(configs[1:]) if experts else ())
         out.append(XanesPredictor(single, name=predictor.info.name, path=predictor.info.path,
                                   device=predictor.info.device))
     return out
