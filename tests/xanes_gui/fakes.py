@@ -404,3 +404,13 @@ class FakeInverter:
         e0 = EDGE_EV if spectrum is None else (spectrum.e0_ev if spectrum.e0_ev is not None else float("nan"))
         on_grid = GridSpectrum(energy_ev=GRID, mu=synthetic_edge(GRID), source=str(path), e0_ev=e0)
         return {"model": "fake-inverse", "spectrum": on_grid, "candidates": candidates}
+
+
+def open_and_predict(qtbot, window, path, sites):
+    """Open ``path`` in the window, select ``sites`` and wait for the prediction (returned)."""
+    with qtbot.waitSignal(window.state.structures.fileOpened, timeout=10000):
+        window.state.structures.open_files([path])
+    window.state.structures.set_selection(window.state.structures.current_id, sites)
+    with qtbot.waitSignal(window.state.predictions.predictionReady, timeout=10000) as blocker:
+        window.state.predictions.predict()
+    return blocker.args[1]

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from model_core.types import Band
-from tests.xanes_gui.fakes import FakePredictor, cu4o_cluster
+from tests.xanes_gui.fakes import FakePredictor, cu4o_cluster, open_and_predict
 from xanes_gui.plots import e0_text
 from xanes_gui.sitetable import COLUMNS, E0_COLUMN
 
@@ -32,15 +32,6 @@ def _trivial(window):
     window.state.backend = replace(window.state.backend, analyze_symmetry=lambda s: trivial_symmetry(s.n_atoms))
 
 
-def _predict(qtbot, window, path, sites):
-    with qtbot.waitSignal(window.state.structures.fileOpened, timeout=10000):
-        window.state.structures.open_files([path])
-    window.state.structures.set_selection(window.state.structures.current_id, sites)
-    with qtbot.waitSignal(window.state.predictions.predictionReady, timeout=10000) as blocker:
-        window.state.predictions.predict()
-    return blocker.args[1]
-
-
 def _cells(window, role=Qt.ItemDataRole.DisplayRole):
     model = window.site_panel.model
     return [model.data(model.index(row, E0_COLUMN), role) for row in range(model.rowCount())]
@@ -50,7 +41,7 @@ def _cells(window, role=Qt.ItemDataRole.DisplayRole):
 def test_e0_column_shows_the_calibrated_interval_and_spread(qtbot, window, tmp_path, predictor):
     _trivial(window)
     window.show()
-    prediction = _predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1, 2])
+    prediction = open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1, 2])
     assert COLUMNS[E0_COLUMN] == "E0 (eV)"
     # The last (stretched) column has room for its contents: nothing is elided.
     table = window.site_panel.table
@@ -68,7 +59,7 @@ def test_e0_column_shows_the_calibrated_interval_and_spread(qtbot, window, tmp_p
 
 def test_e0_column_without_calibration_and_equivalent_sites(qtbot, window, tmp_path):
     # The fake symmetry makes the 4 Cu equivalent: they share the representative's E0.
-    prediction = _predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1, 2, 3, 4])
+    prediction = open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1, 2, 3, 4])
     texts = _cells(window)
     assert texts == ["", *[f"{prediction.e0_ev[0]:.1f}"] * 4]
     tip = _cells(window, Qt.ItemDataRole.ToolTipRole)[1]
@@ -77,14 +68,14 @@ def test_e0_column_without_calibration_and_equivalent_sites(qtbot, window, tmp_p
 
 @pytest.mark.parametrize("predictor", [FakePredictor(with_e0=False)], ids=["no-e0"])
 def test_no_e0_head_leaves_the_column_empty(qtbot, window, tmp_path, predictor):
-    _predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
+    open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
     assert _cells(window) == [""] * 5
 
 
 @pytest.mark.parametrize("predictor", [CalibratedE0Predictor()], ids=["calibrated"])
 def test_absolute_axis_marks_each_curves_e0(qtbot, window, tmp_path, predictor):
     _trivial(window)
-    prediction = _predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1, 2])
+    prediction = open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1, 2])
     plots = window.plots
     # Edge-relative axis: no marker, no E0 in the legend.
     assert all(c.e0_ev is None for c in plots.curves)
@@ -116,7 +107,7 @@ def test_absolute_axis_marks_each_curves_e0(qtbot, window, tmp_path, predictor):
 
 
 def test_uncalibrated_e0_is_marked_without_a_bar(qtbot, window, tmp_path):
-    _predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
+    open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
     window.absolute_action.trigger()
     (curve,) = window.plots.curves
     assert curve.e0_ev is not None and curve.e0_halfwidth_ev is None

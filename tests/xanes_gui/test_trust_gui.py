@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from model_core.trust.attribution import first_shell, relative_attention
-from tests.xanes_gui.fakes import FakePredictor, cu4o_cluster
+from tests.xanes_gui.fakes import FakePredictor, cu4o_cluster, open_and_predict
 from xanes_gui.plots import OUT_OF_DOMAIN_WARNING
 from xanes_gui.sitetable import DOMAIN_COLUMN, OUT_OF_DOMAIN_TIP
 
@@ -22,15 +22,6 @@ def _scores(i: int) -> float:
 @pytest.fixture
 def predictor():
     return FakePredictor(domain_score=_scores)
-
-
-def open_and_predict(qtbot, window, path, sites):
-    with qtbot.waitSignal(window.state.structures.fileOpened, timeout=10000):
-        window.state.structures.open_files([path])
-    window.state.structures.set_selection(window.state.structures.current_id, sites)
-    with qtbot.waitSignal(window.state.predictions.predictionReady, timeout=10000) as blocker:
-        window.state.predictions.predict()
-    return blocker.args[1]
 
 
 def _trivial(window):
