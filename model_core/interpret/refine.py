@@ -48,37 +48,19 @@ import numpy as np
 from model_core.interpret.calibration import Calibration, placement_base
 from model_core.interpret.fit import FitResult, fit_spectrum
 from model_core.interpret.identify import DEFAULT_SHIFT_TOLERANCE_EV
+from model_core.interpret.shells import FIRST_SHELL_FACTOR, SHELL_GAP_A, find_shells, first_shell_mask
 from model_core.spectra.align import broaden
 from model_core.types import Spectrum, Structure
 
 __all__ = ["RefineResult", "find_shells", "first_shell_mask", "predict_distorted", "refine_structure", "SHELL_GAP_A",
            "FIRST_SHELL_FACTOR", "PARAMS"]
 
-SHELL_GAP_A = 0.25
-#: First shell: neighbours within this factor times the nearest-neighbour distance.
-FIRST_SHELL_FACTOR = 1.15
 PARAMS = ("shells", "strain")
 _SHELL_RANGE = 0.2  # scale factors stay within 1 +- this
 #: Refined shells lie entirely within this fraction of the crop radius.
 _SHELL_REACH = 0.75
 _STRAIN_RANGE = 0.1
 _FD_STEP = 1e-3  # float32 model: larger steps than float64 would allow, still well within linearity
-
-
-def find_shells(distances: np.ndarray, gap_a: float = SHELL_GAP_A) -> np.ndarray:
-    """(n,) shell number (1, 2, ...) of each distance: sorted distances split at gaps > ``gap_a``."""
-    distances = np.asarray(distances, dtype=np.float64)
-    order = np.argsort(distances)
-    breaks = np.concatenate([[0], np.cumsum(np.diff(distances[order]) > gap_a)])
-    shells = np.empty(len(distances), dtype=np.int64)
-    shells[order] = breaks + 1
-    return shells
-
-
-def first_shell_mask(distances: np.ndarray) -> np.ndarray:
-    """(n,) True for neighbours within FIRST_SHELL_FACTOR x the nearest distance (distances > 0)."""
-    distances = np.asarray(distances, dtype=np.float64)
-    return distances <= FIRST_SHELL_FACTOR * distances.min() + 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,8 +218,6 @@ class _Objective:
                                                          fit.parameters["lorentzian_fwhm_ev"]))
 
     def curve(self, theta, shift, scale, background=None):
-        import torch
-
         mu = self.matrix @ self.forward(theta)
         # Linear interpolation at E - base - shift, holding the end values (as np.interp).
         t = ((self.energy - self.base - shift - self.grid0) / self.step).clamp(0.0, self.g - 1.0)
