@@ -11,20 +11,33 @@ from tests.model_core.helpers import cuprite, tiny_checkpoint
 from tests.trainer.data.synthetic import write_feff_material
 
 
-def test_calibrate_cli_adds_only_new_keys(tmp_path, capsys):
-    from trainer.cli.calibrate import main
+def _synthetic_ensemble(tmp_path, n_materials):
+    """(data folder, two-member ensemble path, its prepared data) for n synthetic materials."""
     from trainer.data.dataset import prepare_dataset
 
     data = tmp_path / "data"
-    for k in range(12):
+    for k in range(n_materials):
         write_feff_material(data, material=f"mp-{k}", sites=(0, 1))
     members = [load_checkpoint(tiny_checkpoint(tmp_path / f"m{k}.pt", seed=k)) for k in range(2)]
     model = save_checkpoint(make_ensemble(members), tmp_path / "ens.pt")
-    val = tmp_path / "val.txt"
     prepared = prepare_dataset(
         data, grid=members[0].model_config.grid, graph_config=members[0].graph_config,
         normalization="feff", element="Cu", progress=False)[0]
-    val.write_text("\n".join(str(i) for i, g in zip(prepared.ids, prepared.group_ids) if str(g) in {"mp-0", "mp-1", "mp-2", "mp-3"}))
+    return data, model, prepared
+
+
+def _ids_file(path, prepared, materials):
+    """Write the ids of the sites of materials ``mp-<k>`` (k in ``materials``) to ``path``."""
+    names = {f"mp-{k}" for k in materials}
+    path.write_text("\n".join(str(i) for i, g in zip(prepared.ids, prepared.group_ids) if str(g) in names))
+    return path
+
+
+def test_calibrate_cli_adds_only_new_keys(tmp_path, capsys):
+    from trainer.cli.calibrate import main
+
+    data, model, prepared = _synthetic_ensemble(tmp_path, 12)
+    val = _ids_file(tmp_path / "val.txt", prepared, range(4))
     out = tmp_path / "calibrated.pt"
     main([str(model), "--data", str(data), "--ids", str(val), "--out", str(out), "--device", "cpu"])
     summary = json.loads(capsys.readouterr().out)
@@ -38,9 +51,7 @@ def test_calibrate_cli_adds_only_new_keys(tmp_path, capsys):
     assert prediction.band is not None and prediction.band.level == 0.9
     assert prediction.domain_score is not None
     # Sites that chose nothing are only scored: the same entries, two more numbers.
-    report = tmp_path / "report.txt"
-    report.write_text("\n".join(str(i) for i, g in zip(prepared.ids, prepared.group_ids)
-                                if str(g) in {"mp-4", "mp-5"}))
+    report = _ids_file(tmp_path / "report.txt", prepared, (4, 5))
     scored = tmp_path / "scored.pt"
     main([str(model), "--data", str(data), "--ids", str(val), "--report-ids", str(report),
           "--out", str(scored), "--device", "cpu"])
@@ -75,22 +86,11 @@ def test_eval_reports_coverage90_of_the_calibrated_band():
 def test_calibrate_cli_fits_the_e0_interval_and_reports_its_coverage(tmp_path, capsys):
     from model_core.trust.e0 import E0Calibration
     from trainer.cli.calibrate import main
-    from trainer.data.dataset import prepare_dataset
 
-    data = tmp_path / "data"
-    for k in range(27):
-        write_feff_material(data, material=f"mp-{k}", sites=(0, 1))
-    members = [load_checkpoint(tiny_checkpoint(tmp_path / f"m{k}.pt", seed=k)) for k in range(2)]
-    model = save_checkpoint(make_ensemble(members), tmp_path / "ens.pt")
-    prepared = prepare_dataset(
-        data, grid=members[0].model_config.grid, graph_config=members[0].graph_config,
-        normalization="feff", element="Cu", progress=False)[0]
+    data, model, prepared = _synthetic_ensemble(tmp_path, 27)
 
     def ids(name, materials):
-        path = tmp_path / name
-        path.write_text("\n".join(str(i) for i, g in zip(prepared.ids, prepared.group_ids)
-                                  if str(g) in {f"mp-{k}" for k in materials}))
-        return str(path)
+        return str(_ids_file(tmp_path / name, prepared, materials))
 
     out = tmp_path / "calibrated.pt"
     main([str(model), "--data", str(data), "--ids", ids("val.txt", range(20)),
