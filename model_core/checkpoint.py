@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -131,6 +131,23 @@ class Checkpoint:
         but dedicated E0 members; see :func:`member_roles`)."""
         spectrum, _ = member_roles(self.model_configs)
         return tuple((self.state_dicts[k], self.model_configs[k]) for k in spectrum)
+
+    def member(self, k: int) -> "Checkpoint":
+        """Member ``k`` of an ensemble (in ``state_dicts`` order) as a one-model checkpoint,
+        e.g. to fine-tune it; calibrations and the domain index belong to the ensemble and
+        are left behind.
+
+        Raises:
+            CheckpointError: no such member.
+        """
+        if not 0 <= k < len(self.state_dicts):
+            raise CheckpointError(f"member {k} requested but the checkpoint holds {len(self.state_dicts)}")
+        sources = self.provenance.get("ensemble_members") or []
+        provenance = dict(sources[k]) if len(sources) == len(self.state_dicts) else dict(self.provenance)
+        provenance.pop("ensemble_members", None)
+        return replace(self, model_config=self.model_configs[k], state_dict=self.state_dicts[k],
+                       member_state_dicts=(), member_model_configs=(), provenance=provenance,
+                       metrics={}, spread_calibration=None, domain_index=None, e0_calibration=None)
 
     @property
     def format_version(self) -> int:

@@ -15,6 +15,7 @@ from model_core.spectra.normalize import TargetMode
 #: Names of the learning-rate schedules (see :class:`OptimConfig`).
 Schedule = Literal["plateau", "cosine"]
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
+SelectOn = Literal["median_mse", "e0_mae_ev"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ class OptimConfig:
         ema_decay: keep an exponential moving average of the weights with this decay per
             step (0 = off); validation, ``best.pt`` and ``last.pt`` then use the averaged
             weights, which generalize better than the last step's on small datasets.
+        select_on: the validation metric that picks ``best.pt`` and drives the plateau
+            schedule and early stopping: "median_mse" (the spectrum) or "e0_mae_ev" (the
+            edge energy, for dedicated E0 members; needs the E0 head).
     """
 
     lr: float = 1e-3
@@ -109,6 +113,7 @@ class OptimConfig:
     time_limit_min: float = 0.0
     eval_every: int = 1
     ema_decay: float = 0.0
+    select_on: SelectOn = "median_mse"
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -135,9 +140,9 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     """Load a YAML config, apply ``key=value`` overrides, resolve the data path.
 
     Checked here, before any work: every named choice (``optim.schedule``,
-    ``data.normalization``, ``model.pooling``, ...) and that the model's radial cutoff
+    ``data.normalization``, ``model.pooling``, ...), that the model's radial cutoff
     is the graph's edge radius (``model.r_max`` follows ``graph.r_max``; one given
-    explicitly must agree).
+    explicitly must agree) and that selecting on E0 has an E0 head.
 
     Raises:
         model_core.config.ConfigError: a bad value, named by its dotted field.
@@ -152,6 +157,8 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     r_max_given = (isinstance(model_section, dict) and "r_max" in model_section) or any(
         item.split("=", 1)[0].strip() == "model.r_max" for item in overrides or ())
     config = replace(config, model=resolve_model_cutoff(config.model, config.graph, r_max_given))
+    if config.optim.select_on == "e0_mae_ev" and not config.model.e0_head:
+        raise ConfigError("optim.select_on: 'e0_mae_ev' needs the E0 head (model.e0_head: true)")
     source = config.data.source
     if source and not Path(source).is_absolute():
         candidate = (path.parent / source).resolve()

@@ -104,10 +104,13 @@ class Trainer:
         config: the run configuration.
         init: a checkpoint (path or shipped model name) to fine-tune from; its model
             and graph configuration replace those of ``config``.
+        init_member: which member of an ensemble ``init`` starts from (``state_dicts``
+            order: spectrum members first, then dedicated E0 members).
         log: where progress lines go (rank 0 only).
     """
 
-    def __init__(self, config: TrainConfig, *, init: str | None = None, log: Logger = print) -> None:
+    def __init__(self, config: TrainConfig, *, init: str | None = None, init_member: int = 0,
+                 log: Logger = print) -> None:
         self.rank, self.local_rank, self.world = _dist_info()
         self.distributed = self.world > 1
         if self.distributed:
@@ -124,7 +127,9 @@ class Trainer:
         if init:
             from model_core.inference import resolve_model_path
 
-            init_checkpoint = load_checkpoint(resolve_model_path(init)[1])
+            init_checkpoint = load_checkpoint(resolve_model_path(init)[1]).member(init_member)
+            if init_member:
+                self.init = f"{init} (member {init_member})"
             config = apply_overrides(config, {"model": to_dict(init_checkpoint.model_config),
                                               "graph": to_dict(init_checkpoint.graph_config)})
         self.config = config
@@ -329,10 +334,13 @@ class Trainer:
             if self.rank == 0 and len(self.val_split.data) and (epoch + 1) % optim.eval_every == 0:
                 metrics = self.validate()
                 record.update({f"val_{k}": v for k, v in metrics.items()})
-                val_mse = metrics["mse"]
-                improved = metrics["median_mse"] < self.best_score
+                # The selection metric also drives the plateau schedule and early stopping:
+                # a dedicated E0 member is chosen by its edge energies, not its spectra.
+                val_mse = metrics["mse"] if optim.select_on == "median_mse" else metrics[optim.select_on]
+                score = metrics[optim.select_on]
+                improved = score < self.best_score
                 if improved:
-                    self.best_score, self.best_epoch, stale = metrics["median_mse"], epoch, 0
+                    self.best_score, self.best_epoch, stale = score, epoch, 0
                 else:
                     stale += 1
                 self.save_checkpoints(epoch, metrics, improved, provenance)
@@ -361,14 +369,15 @@ class Trainer:
             dist.barrier()
             dist.destroy_process_group()
         best = self.run_dir / "best.pt"
-        self.log(f"done: best validation median MSE {self.best_score:.3e} at epoch {self.best_epoch}; {best}")
+        self.log(f"done: best validation {self.config.optim.select_on} {self.best_score:.3e} "
+                 f"at epoch {self.best_epoch}; {best}")
         if self.rank == 0:
             self.score_reporting_part(best)
         return best
 
 
 def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
-          log: Logger = print) -> Path:
+          init_member: int = 0, log: Logger = print) -> Path:
     """Train a model; return the path of the best checkpoint.
 
     Args:
@@ -376,9 +385,10 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
         resume: continue from ``train_state.pt`` in the run folder.
         init: a checkpoint (path or shipped model name) to fine-tune from; its model
             and graph configuration replace those of ``config``.
+        init_member: which member of an ensemble ``init`` starts from.
         log: where progress lines go (rank 0 only).
     """
-    trainer = Trainer(config, init=init, log=log)
+    trainer = Trainer(config, init=init, init_member=init_member, log=log)
     if resume:
         trainer.resume()
     return trainer.run()

@@ -109,3 +109,14 @@ def test_dedicated_e0_members_give_the_e0_and_the_others_the_spectrum(members, t
     # Without a member of the other kind every member does both.
     assert member_roles([e0_config, e0_config]) == ((0, 1), (0, 1))
     assert member_roles([TINY_MODEL]) == ((0,), (0,))
+
+
+def test_one_member_comes_out_as_a_single_model(members, tmp_path):
+    loaded = [load_checkpoint(p) for p in members]
+    ensemble = make_ensemble(loaded)
+    single = ensemble.member(2)
+    assert single.format_version == 1 and single.spread_calibration is None
+    assert all(torch.equal(single.state_dict[k], loaded[2].state_dict[k]) for k in single.state_dict)
+    assert "ensemble_members" not in single.provenance
+    with pytest.raises(CheckpointError, match="member 3"):
+        ensemble.member(3)

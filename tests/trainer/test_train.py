@@ -209,3 +209,25 @@ def test_reporting_part_is_scored_once_after_training(config_path):
     assert metrics["n"] == len(report) and np.isfinite(metrics["e0_mae_ev"])
     assert "e0_mae_ev" in load_checkpoint(best).metrics["validation"]
     assert all("val_eta" in json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines())
+
+
+def test_selecting_on_the_edge_energy_picks_the_best_e0_epoch(config_path, tmp_path):
+    """optim.select_on=e0_mae_ev: best.pt is the epoch with the lowest E0 error (the way
+    dedicated E0 members are chosen), here fine-tuned from member 1 of an ensemble."""
+    from model_core.checkpoint import make_ensemble, save_checkpoint
+    from model_core.config import ConfigError
+
+    first = train(load_train_config(config_path), log=lambda *_: None)
+    second = train(load_train_config(config_path, ["name=second", "optim.seed=1"]), log=lambda *_: None)
+    ensemble = save_checkpoint(make_ensemble([load_checkpoint(first), load_checkpoint(second)]),
+                               tmp_path / "ensemble.pt")
+    config = load_train_config(config_path, ["name=e0", "optim.select_on=e0_mae_ev", "optim.epochs=3",
+                                             "optim.lr=1e-2", "optim.early_stopping_patience=10"])
+    best = train(config, init=str(ensemble), init_member=1, log=lambda *_: None)
+    records = [json.loads(line) for line in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
+    errors = [r["val_e0_mae_ev"] for r in records]
+    checkpoint = load_checkpoint(best)
+    assert checkpoint.metrics["epoch"] == int(np.argmin(errors))
+    assert checkpoint.provenance["init"].endswith("(member 1)")
+    with pytest.raises(ConfigError, match="E0 head"):
+        load_train_config(config_path, ["optim.select_on=e0_mae_ev", "model.e0_head=false"])

@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="override a config field, e.g. --set optim.lr=5e-4 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's train_state.pt")
     parser.add_argument("--init", metavar="MODEL", help="fine-tune from a shipped model name or checkpoint")
+    parser.add_argument("--init-member", type=int, default=0, metavar="K",
+                        help="with --init an ensemble: fine-tune its member K (spectrum members "
+                             "first, then dedicated E0 members; default 0)")
     parser.add_argument("--data", help="shortcut for --set data.source=PATH")
     return parser
 
@@ -41,12 +44,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(f"{args.config}: {exc}")
     if not config.data.source or not Path(config.data.source).exists():
         fail(f"{args.config}: data source {config.data.source!r} does not exist")
+    if args.init:
+        from model_core.checkpoint import CheckpointError, load_checkpoint
+        from model_core.inference import ModelLoadError, resolve_model_path
+
+        try:
+            load_checkpoint(resolve_model_path(args.init)[1]).member(args.init_member)
+        except (ModelLoadError, CheckpointError, OSError) as exc:
+            fail(f"{args.init}: {exc}")
     from trainer.train import train
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    best = train(config, resume=args.resume, init=args.init, log=log)
+    best = train(config, resume=args.resume, init=args.init, init_member=args.init_member, log=log)
     print(best)
 
 
