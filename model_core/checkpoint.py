@@ -248,9 +248,11 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
                   metrics: Mapping[str, Any] | None = None) -> Checkpoint:
     """One checkpoint whose prediction is the mean of several trained members.
 
-    The members must share graph settings, energy grid, E0 head, element, edge,
+    The members must share the graph's edges, energy grid, E0 head, element, edge,
     normalization and training-mean spectrum (i.e. the same data and split), so their
-    averaged output is a prediction on the same footing as each one's. Their architectures
+    averaged output is a prediction on the same footing as each one's. Their crop radii
+    may differ: the ensemble's graphs take the largest and a member of a smaller crop
+    keeps its own (``ModelConfig.r_crop``, :mod:`model_core.nn.crop`). Their architectures
     may differ (width, depth, ablation switches), so members of any preset can be pooled.
 
     Args:
@@ -271,7 +273,9 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         checks = {
             "energy grid": all(c.grid == first.model_config.grid for c in other.model_configs),
             "E0 head": all(c.e0_head == first.model_config.e0_head for c in other.model_configs),
-            "graph configuration": other.graph_config == first.graph_config,
+            # Crops may differ (each member keeps its own, model_core.nn.crop); edges may not.
+            "graph edges": (other.graph_config.r_max, other.graph_config.max_neighbors)
+            == (first.graph_config.r_max, first.graph_config.max_neighbors),
             "element/edge": (other.element, other.edge) == (first.element, first.edge),
             "normalization": other.normalization.get("mode") == first.normalization.get("mode"),
             "training-mean spectrum": _same_array(other.train_mean_spectrum, first.train_mean_spectrum),
@@ -279,13 +283,19 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise CheckpointError(f"member {k} differs from member 0 in its {', '.join(bad)}")
+    graph = max((c.graph_config for c in checkpoints), key=lambda g: g.r_crop)
+    if any(c.graph_config.r_crop != graph.r_crop for c in checkpoints) and graph.max_neighbors:
+        raise CheckpointError("members of different crop radii need max_neighbors 0 (a capped crop "
+                              "is no sub-graph of a larger one)")
     # One provenance entry per member: an ensemble joining in contributes its members'.
     triples = []
     for c in checkpoints:
         sources = c.provenance.get("ensemble_members") or [c.provenance]
         if len(sources) != len(c.state_dicts):
             sources = [c.provenance] * len(c.state_dicts)
-        triples += list(zip(c.state_dicts, c.model_configs, sources))
+        configs_c = [mc if c.graph_config.r_crop == graph.r_crop or 0 < mc.r_crop <= c.graph_config.r_crop
+                     else replace(mc, r_crop=c.graph_config.r_crop) for mc in c.model_configs]
+        triples += list(zip(c.state_dicts, configs_c, sources))
     # Spectrum members first: member 0's readout is the embedding of the domain index.
     spectrum, _ = member_roles([mc for _, mc, _ in triples])
     triples = [triples[k] for k in spectrum] + [t for k, t in enumerate(triples) if k not in spectrum]
@@ -294,7 +304,7 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
     provenance = dict(first.provenance)
     provenance["ensemble_members"] = [dict(m) for _, _, m in triples]
     return Checkpoint(
-        model_config=configs[0], graph_config=first.graph_config, state_dict=members[0],
+        model_config=configs[0], graph_config=graph, state_dict=members[0],
         element=first.element, edge=first.edge, trained=True, normalization=dict(first.normalization),
         e0_mean_ev=first.e0_mean_ev, e0_std_ev=first.e0_std_ev,
         train_mean_spectrum=first.train_mean_spectrum, provenance=provenance,

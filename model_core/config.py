@@ -133,6 +133,10 @@ class ModelConfig:
         mean_offset: add a fixed (G,) offset spectrum (the training mean, set by the
             trainer and saved in the state_dict) so the network learns the deviation from it.
         grid: the energy grid the spectrum is evaluated on.
+        r_crop: the member's own crop radius in Å: nodes farther from the absorber are
+            dropped before the first block (:mod:`model_core.nn.crop`), so a member trained
+            on smaller crops runs unchanged in an ensemble whose graphs are larger; 0 =
+            the whole graph (set by :func:`model_core.checkpoint.make_ensemble`).
     """
 
     max_z: int = 100
@@ -164,6 +168,7 @@ class ModelConfig:
     avg_neighbors: float = 30.0
     mean_offset: bool = False
     grid: EnergyGrid = field(default_factory=EnergyGrid)
+    r_crop: float = 0.0
 
     def __post_init__(self) -> None:
         check_choices(self)

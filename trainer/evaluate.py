@@ -24,6 +24,8 @@ class EvalResult:
         pred: (N, G) predictions.
         problems: (record, reason) of every record that could not be used.
         train_mean: (G,) the checkpoint's training-mean spectrum (None if absent).
+        e0_true_ev, e0_pred_ev: (N,) absolute edge energies, when the data know them and
+            the model predicts them (NaN where unknown; None without an E0 head).
     """
 
     metrics: dict
@@ -33,6 +35,8 @@ class EvalResult:
     pred: np.ndarray
     problems: tuple[tuple[str, str], ...]
     train_mean: np.ndarray | None = None
+    e0_true_ev: np.ndarray | None = None
+    e0_pred_ev: np.ndarray | None = None
 
 
 def evaluate(model: str, data: str, ids_file: str | None = None, device: str = "auto",
@@ -67,6 +71,7 @@ def evaluate(model: str, data: str, ids_file: str | None = None, device: str = "
     true = np.asarray(dataset.mu, dtype=np.float64)[indices]
     grid = checkpoint.model_config.grid
     metrics = spectrum_metrics(pred, true, grid.step_ev, checkpoint.train_mean_spectrum)
+    e0_true = None
     if e0_pred is not None and dataset.e0_abs is not None:
         e0_true = np.asarray(dataset.e0_abs, dtype=np.float64)[indices]
         known = np.isfinite(e0_true)
@@ -77,7 +82,8 @@ def evaluate(model: str, data: str, ids_file: str | None = None, device: str = "
     metrics["n_unusable"] = len(problems)
     return EvalResult(metrics=metrics, ids=tuple(dataset.ids[i] for i in indices),
                       energy_ev=grid.energy_ev, true=true, pred=pred, problems=problems,
-                      train_mean=checkpoint.train_mean_spectrum)
+                      train_mean=checkpoint.train_mean_spectrum, e0_true_ev=e0_true,
+                      e0_pred_ev=None if e0_pred is None else np.asarray(e0_pred, dtype=np.float64))
 
 
 def band_coverage(calibration, true: np.ndarray, pred: np.ndarray, spread: np.ndarray | None) -> dict:
@@ -94,7 +100,8 @@ def band_coverage(calibration, true: np.ndarray, pred: np.ndarray, spread: np.nd
 
 
 def write_per_spectrum_csv(result: EvalResult, path: str | Path) -> Path:
-    """One row per spectrum: id, mse, baseline mse (training mean), d1 mse."""
+    """One row per spectrum: id, mse, baseline mse (training mean), d1 mse, and the true and
+    predicted absolute E0 (eV) when the model has an E0 head."""
     path = Path(path)
     errors = per_spectrum_mse(result.pred, result.true)
     train_mean = result.train_mean
@@ -104,9 +111,12 @@ def write_per_spectrum_csv(result: EvalResult, path: str | Path) -> Path:
     d1 = np.mean((np.diff(result.pred, axis=1) - np.diff(result.true, axis=1)) ** 2, axis=1) / step ** 2
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", "mse", "train_mean_mse", "d1_mse"])
-        for rid, e, b, d in zip(result.ids, errors, base, d1):
-            writer.writerow([rid, f"{e:.6g}", f"{b:.6g}", f"{d:.6g}"])
+        e0 = result.e0_pred_ev is not None
+        writer.writerow(["id", "mse", "train_mean_mse", "d1_mse"] + (["e0_true_ev", "e0_pred_ev"] if e0 else []))
+        true_e0 = result.e0_true_ev if result.e0_true_ev is not None else np.full(len(errors), np.nan)
+        for k, (rid, e, b, d) in enumerate(zip(result.ids, errors, base, d1)):
+            extra = [f"{true_e0[k]:.3f}", f"{result.e0_pred_ev[k]:.3f}"] if e0 else []
+            writer.writerow([rid, f"{e:.6g}", f"{b:.6g}", f"{d:.6g}", *extra])
     return path
 
 

@@ -2,6 +2,8 @@
 
 Pipeline (one absorber-centred graph per spectrum):
 
+0. Model-side crop (``r_crop`` > 0): only nodes within the member's own crop radius
+   (:mod:`model_core.nn.crop`), so members of different crops share one ensemble.
 1. Embedding: learnable table Z -> C scalars (``Cx0e``).
 2. Edge features: spherical harmonics Y_l(x_ij), l <= l_max, and a radial basis of
    |x_ij| times a cosine cutoff (shared by all blocks).
@@ -23,6 +25,7 @@ from torch import nn
 
 from model_core.config import ModelConfig
 from model_core.nn.blocks import InteractionBlock, edge_irreps, hidden_irreps, inverse_in_degree
+from model_core.nn.crop import crop_graph
 from model_core.nn.pooling import AbsorberPooling
 from model_core.nn.radial import RadialEmbedding
 from model_core.nn.readout import E0Head, SpectrumHead
@@ -118,15 +121,17 @@ class XANE3(nn.Module):
         Returns:
             ``{"mu": (B, G), "e0": (B,) or None, "attention": (N,), "readout": (B, F)}``.
         """
-        z = batch.z
-        edge_src, edge_dst = batch.edge_index[0], batch.edge_index[1]
         edge_vec = getattr(batch, "edge_vec", None)
         if edge_vec is None:
-            edge_vec = batch.pos.index_select(0, edge_dst) - batch.pos.index_select(0, edge_src)
+            edge_vec = batch.pos.index_select(0, batch.edge_index[1]) - batch.pos.index_select(0, batch.edge_index[0])
         node_batch = getattr(batch, "batch", None)
         if node_batch is None:
-            node_batch = torch.zeros_like(z)
+            node_batch = torch.zeros_like(batch.z)
         num_graphs = int(getattr(batch, "num_graphs", 1) or 1)
+        graph = crop_graph(getattr(batch, "pos", None), batch.z, batch.edge_index, edge_vec, batch.absorber_mask,
+                           node_batch, float(self.config.r_crop))
+        z, edge_vec, node_batch = graph.z, graph.edge_vec, graph.node_batch
+        edge_src, edge_dst = graph.edge_index[0], graph.edge_index[1]
 
         x = self.embedding(z).to(edge_vec.dtype)  # (N, C)
         sh, radial, cutoff = self.edge_features(edge_vec)
@@ -138,7 +143,7 @@ class XANE3(nn.Module):
                                     dtype=x.dtype, device=x.device)  # (N,)
         for block in self.blocks:
             x = block(x, edge_src, edge_dst, sh, radial, cutoff, inv_degree)  # (N, hidden.dim)
-        readout, attention = self.pooling(x, batch.absorber_mask, node_batch, num_graphs)  # (B, F), (N,)
+        readout, attention = self.pooling(x, graph.absorber_mask, node_batch, num_graphs)  # (B, F), (N',)
         mu = self.head(readout)  # (B, G)
         e0 = self.e0_head(readout) if self.e0_head is not None else None  # (B,)
-        return {"mu": mu, "e0": e0, "attention": attention, "readout": readout}
+        return {"mu": mu, "e0": e0, "attention": graph.expand(attention), "readout": readout}

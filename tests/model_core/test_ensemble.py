@@ -120,3 +120,23 @@ def test_one_member_comes_out_as_a_single_model(members, tmp_path):
     assert "ensemble_members" not in single.provenance
     with pytest.raises(CheckpointError, match="member 3"):
         ensemble.member(3)
+
+
+def test_members_of_different_crops_keep_their_own(members, tmp_path):
+    """The ensemble's graphs take the largest crop; each member predicts as it would alone."""
+    import dataclasses
+
+    small, large = load_checkpoint(members[0]), load_checkpoint(members[1])
+    large = dataclasses.replace(large, graph_config=dataclasses.replace(large.graph_config, r_crop=6.5))
+    large_path = save_checkpoint(large, tmp_path / "large.pt")
+    ensemble = make_ensemble([small, large])
+    assert ensemble.graph_config.r_crop == 6.5
+    assert [c.r_crop for c in ensemble.model_configs] == [small.graph_config.r_crop, 0.0]
+    path = save_checkpoint(ensemble, tmp_path / "mixed.pt")
+    structure = cuprite()
+    singles = [load_model(str(p), device="cpu").predict(structure, [0, 1]) for p in (members[0], large_path)]
+    mixed = load_model(str(path), device="cpu").predict(structure, [0, 1])
+    np.testing.assert_allclose(mixed.mu, np.mean([s.mu for s in singles], axis=0), atol=1e-5)
+    capped = dataclasses.replace(large, graph_config=dataclasses.replace(large.graph_config, max_neighbors=12))
+    with pytest.raises(CheckpointError, match="edges"):
+        make_ensemble([small, capped])

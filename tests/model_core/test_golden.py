@@ -5,7 +5,10 @@
   fine-tuned files of their own, and every later version must load and predict them.
 
 The models run in float32; 1e-6 absolute allows for a different BLAS kernel on another CPU
-while any real change (a weight, a layer, a normalization) moves outputs by far more.
+while any real change (a weight, a layer, a normalization) moves outputs by far more. The
+tiny checkpoints are random, untrained networks that amplify float32 rounding: on an AVX-512
+CPU they moved by up to 9e-5 from the recording machine's values, so they are held to 1e-3
+(a wrongly mapped weight or a dropped layer moves them by more than 1e-2).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from tests.model_core.helpers import cuprite
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 STRUCTURES = Path(__file__).resolve().parents[2] / "resources" / "structures"
 ATOL = 1e-6
+TINY_ATOL = 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +36,18 @@ def recorded():
         return {key: data[key] for key in data.files}
 
 
-def _check(predictor, structure, stem: str, recorded: dict) -> None:
+def _check(predictor, structure, stem: str, recorded: dict, atol_mu: float = ATOL) -> None:
     sites = structure.indices_of(predictor.info.element)
     prediction = predictor.predict(structure, SiteSelection(sites))
     np.testing.assert_array_equal(prediction.site_indices, recorded[f"{stem}/sites"])
-    np.testing.assert_allclose(prediction.mu, recorded[f"{stem}/mu"], rtol=0, atol=ATOL)
-    np.testing.assert_allclose(prediction.average, recorded[f"{stem}/average"], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(prediction.mu, recorded[f"{stem}/mu"], rtol=0, atol=atol_mu)
+    np.testing.assert_allclose(prediction.average, recorded[f"{stem}/average"], rtol=0, atol=atol_mu)
     for name in ("e0_ev", "mu_spread"):
         key = f"{stem}/{name}"
         value = getattr(prediction, name)
         assert (value is None) == (key not in recorded), name
         if value is not None:
-            atol = 1e-3 if name == "e0_ev" else ATOL  # eV near 9000: float32 resolution
+            atol = 1e-3 if name == "e0_ev" else atol_mu  # eV near 9000: float32 resolution
             np.testing.assert_allclose(value, recorded[key], rtol=0, atol=atol)
 
 
@@ -60,4 +64,4 @@ def test_old_checkpoint_formats_load_and_predict_as_recorded(fmt, recorded):
     checkpoint = load_checkpoint(path)
     assert checkpoint.format_version == fmt
     predictor = XanesPredictor(checkpoint, name=path.stem, path=str(path), device="cpu")
-    _check(predictor, cuprite(), f"tiny_format{fmt}/Cu2O", recorded)
+    _check(predictor, cuprite(), f"tiny_format{fmt}/Cu2O", recorded, atol_mu=TINY_ATOL)

@@ -130,3 +130,26 @@ def test_calibrate_cli_says_why_there_is_no_e0_interval(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["e0_calibration"].startswith("none: an E0 interval at level 0.9 needs at least 9")
     assert "e0_calibration" not in torch.load(out, weights_only=True)
+
+
+def test_domain_threshold_can_come_from_more_sites_than_the_band(tmp_path, capsys):
+    """--domain-ids: the band is fitted on --ids alone, the domain threshold on the larger set."""
+    from model_core.trust.domain import DomainIndex
+    from trainer.cli.calibrate import main
+
+    data, model, prepared = _synthetic_ensemble(tmp_path, 12)
+    val = str(_ids_file(tmp_path / "val.txt", prepared, range(3)))
+    wide = str(_ids_file(tmp_path / "all.txt", prepared, range(6)))
+    plain, wider = tmp_path / "plain.pt", tmp_path / "wider.pt"
+    main([str(model), "--data", str(data), "--ids", val, "--out", str(plain), "--device", "cpu"])
+    capsys.readouterr()
+    main([str(model), "--data", str(data), "--ids", val, "--domain-ids", wide, "--out", str(wider),
+          "--device", "cpu"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["training_sites"] == 12  # the threshold's sites are no training sites
+    first, second = (torch.load(p, weights_only=True) for p in (plain, wider))
+    assert torch.equal(first["spread_calibration"]["scale"], second["spread_calibration"]["scale"])
+    index = DomainIndex.from_dict(second["domain_index"])
+    # (The synthetic sites share one environment, so the thresholds themselves coincide.)
+    assert index.info["domain_threshold_sites"] == 12 and index.info["domain_threshold_ids"] == "all.txt"
+    assert "domain_threshold_sites" not in DomainIndex.from_dict(first["domain_index"]).info

@@ -7,7 +7,8 @@ Adds the trust entries to a checkpoint (every other key is kept as it was):
   :mod:`model_core.trust.calibration`);
 * ``domain_index``: the training sites' embeddings (``--train-ids``; default every
   record of DATA whose material/complex has no validation record), scaled so 95% of the
-  validation sites score <= 1 (see :mod:`model_core.trust.domain`);
+  validation sites (or the ``--domain-ids`` sites) score <= 1 (see
+  :mod:`model_core.trust.domain`);
 * ``e0_calibration``: the split-conformal half-width of the predicted edge energy E0,
   scaled by the members' E0 spread for an ensemble, fitted on the validation sites with a
   known E0 (models with an E0 head; see :mod:`model_core.trust.e0`).
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                                             "default: every record of a group with no validation record)")
     parser.add_argument("--report-ids", help="sites that chose nothing (file or split name): score the "
                                              "fitted band and domain index on them, never fit")
+    parser.add_argument("--domain-ids", help="sites whose domain scores set the domain threshold (file or "
+                                             "split name; default --ids): e.g. the whole validation split, "
+                                             "when --ids is too few sites for a steady 95%% quantile")
     parser.add_argument("--out", required=True, help="where the calibrated checkpoint goes")
     parser.add_argument("--level", type=float, default=0.9, help="central-interval probability (default 0.9)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the grouped half split (default 0)")
@@ -206,7 +210,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
             train = dataset.take(np.array([k for k, g in enumerate(dataset.group_ids)
                                            if str(g) not in val_groups], dtype=np.int64))
         reporting = dataset.subset(_read_ids(args.report_ids, dataset.splits)) if args.report_ids else None
-        held = set(map(str, val.group_ids)) | (set(map(str, reporting.group_ids)) if reporting else set())
+        threshold_set = dataset.subset(_read_ids(args.domain_ids, dataset.splits)) if args.domain_ids else None
+        held = set(map(str, val.group_ids)) | (set(map(str, reporting.group_ids)) if reporting else set()) \
+            | (set(map(str, threshold_set.group_ids)) if threshold_set else set())
         train = train.take(np.array([k for k, g in enumerate(train.group_ids) if str(g) not in held],
                                     dtype=np.int64))
         if len(val) < 2 or len(train) < 10:
@@ -218,6 +224,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
                                predictor.info.name, device=args.device)
         train_out = first.graph_outputs(list(train.graphs))
         report_out = predictor.graph_outputs(list(reporting.graphs)) if reporting is not None else None
+        threshold_embedding = (first.graph_outputs(list(threshold_set.graphs)).embedding
+                               if threshold_set is not None else None)
     except (ValueError, OSError, KeyError, CheckpointError, ModelLoadError) as exc:
         fail(str(exc))
     true = np.asarray(val.mu, dtype=np.float64)
@@ -226,8 +234,14 @@ def run(argv: Sequence[str] | None = None) -> dict:
     domain = fit_domain_index(train_out.embedding, val_out.embedding)
     report = held_out(true, val_out.mu, val_out.spread, val_out.embedding, np.asarray(val.group_ids),
                       args.seed, args.level, domain)
+    if threshold_embedding is not None:
+        provenance_domain = {**provenance, "domain_threshold_ids": Path(args.domain_ids).name,
+                             "domain_threshold_sites": len(threshold_set)}
+    else:
+        threshold_embedding, provenance_domain = val_out.embedding, provenance
     entries = {"domain_index": domain.with_threshold(
-        val_out.embedding, info={**provenance, **{k: v for k, v in report.items() if "domain" in k}}).to_dict()}
+        threshold_embedding,
+        info={**provenance_domain, **{k: v for k, v in report.items() if "domain" in k}}).to_dict()}
     summary = {"model": args.model, "out": str(args.out), **provenance, **report,
                "domain_train_score_median": float(np.median(
                    domain.distance(train_out.embedding, exclude_self=True) / domain.threshold))}
