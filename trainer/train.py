@@ -21,6 +21,7 @@ Files in ``<output_dir>/<name>/``:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -106,11 +107,14 @@ class Trainer:
             and graph configuration replace those of ``config``.
         init_member: which member of an ensemble ``init`` starts from (``state_dicts``
             order: spectrum members first, then dedicated E0 members).
+        graph_overrides: ``graph.*=value`` items given explicitly (``--set graph.r_crop=7.5``):
+            with ``init`` they replace the checkpoint's (its edge radius ``r_max`` stays,
+            being the model's radial cutoff).
         log: where progress lines go (rank 0 only).
     """
 
     def __init__(self, config: TrainConfig, *, init: str | None = None, init_member: int = 0,
-                 log: Logger = print) -> None:
+                 graph_overrides: Sequence[str] = (), log: Logger = print) -> None:
         self.rank, self.local_rank, self.world = _dist_info()
         self.distributed = self.world > 1
         if self.distributed:
@@ -130,8 +134,16 @@ class Trainer:
             init_checkpoint = load_checkpoint(resolve_model_path(init)[1]).member(init_member)
             if init_member:
                 self.init = f"{init} (member {init_member})"
-            config = apply_overrides(config, {"model": to_dict(init_checkpoint.model_config),
-                                              "graph": to_dict(init_checkpoint.graph_config)})
+            # A member of a mixed-crop ensemble trains on graphs of its own crop. The weights
+            # fix the architecture, but the crop is a property of the data: an explicit graph
+            # override (a longer crop, say) wins over the checkpoint's.
+            member_config, member_graph = init_checkpoint.model_config, init_checkpoint.graph_config
+            if 0 < member_config.r_crop < member_graph.r_crop:
+                member_graph = dataclasses.replace(member_graph, r_crop=member_config.r_crop)
+            config = apply_overrides(config, {"model": to_dict(dataclasses.replace(member_config, r_crop=0.0)),
+                                              "graph": to_dict(member_graph)})
+            config = apply_overrides(config, [item for item in graph_overrides
+                                              if item.split("=", 1)[0].strip() != "graph.r_max"])
         self.config = config
         self.run_dir = config.run_dir
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -377,7 +389,7 @@ class Trainer:
 
 
 def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
-          init_member: int = 0, log: Logger = print) -> Path:
+          init_member: int = 0, graph_overrides: Sequence[str] = (), log: Logger = print) -> Path:
     """Train a model; return the path of the best checkpoint.
 
     Args:
@@ -386,9 +398,10 @@ def train(config: TrainConfig, *, resume: bool = False, init: str | None = None,
         init: a checkpoint (path or shipped model name) to fine-tune from; its model
             and graph configuration replace those of ``config``.
         init_member: which member of an ensemble ``init`` starts from.
+        graph_overrides: explicit ``graph.*`` values that win over ``init``'s (see :class:`Trainer`).
         log: where progress lines go (rank 0 only).
     """
-    trainer = Trainer(config, init=init, init_member=init_member, log=log)
+    trainer = Trainer(config, init=init, init_member=init_member, graph_overrides=graph_overrides, log=log)
     if resume:
         trainer.resume()
     return trainer.run()

@@ -231,3 +231,16 @@ def test_selecting_on_the_edge_energy_picks_the_best_e0_epoch(config_path, tmp_p
     assert checkpoint.provenance["init"].endswith("(member 1)")
     with pytest.raises(ConfigError, match="E0 head"):
         load_train_config(config_path, ["optim.select_on=e0_mae_ev", "model.e0_head=false"])
+
+
+def test_fine_tuning_on_a_longer_crop_keeps_the_architecture(config_path):
+    """--set graph.r_crop with --init: the crop is the data's, so the flag wins."""
+    first = train(load_train_config(config_path), log=lambda *_: None)
+    longer = load_train_config(config_path, ["name=longer", "optim.epochs=1", "graph.r_crop=6.5"])
+    best = train(longer, init=str(first), graph_overrides=["graph.r_crop=6.5"], log=lambda *_: None)
+    checkpoint = load_checkpoint(best)
+    assert checkpoint.graph_config.r_crop == 6.5
+    assert checkpoint.model_config == load_checkpoint(first).model_config
+    plain = train(load_train_config(config_path, ["name=plain", "optim.epochs=1", "graph.r_crop=6.5"]),
+                  init=str(first), log=lambda *_: None)
+    assert load_checkpoint(plain).graph_config == load_checkpoint(first).graph_config

@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    best = train(config, resume=args.resume, init=args.init, init_member=args.init_member, log=log)
+    graph_overrides = [item for item in overrides if item.split("=", 1)[0].strip().startswith("graph.")]
+    best = train(config, resume=args.resume, init=args.init, init_member=args.init_member,
+                 graph_overrides=graph_overrides, log=log)
     print(best)
 
 
