@@ -46,7 +46,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from model_core.config import GraphConfig, ModelConfig, from_dict, to_dict
+from model_core.config import GraphConfig, ModelConfig, from_dict, own_crop, to_dict
 
 FORMAT_VERSION = 3
 #: Files without ensemble members are written as version 1, which older programs read.
@@ -293,8 +293,8 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         sources = c.provenance.get("ensemble_members") or [c.provenance]
         if len(sources) != len(c.state_dicts):
             sources = [c.provenance] * len(c.state_dicts)
-        configs_c = [mc if c.graph_config.r_crop == graph.r_crop or 0 < mc.r_crop <= c.graph_config.r_crop
-                     else replace(mc, r_crop=c.graph_config.r_crop) for mc in c.model_configs]
+        configs_c = [mc if own_crop(mc, c.graph_config) == graph.r_crop
+                     else replace(mc, r_crop=own_crop(mc, c.graph_config)) for mc in c.model_configs]
         triples += list(zip(c.state_dicts, configs_c, sources))
     # Spectrum members first: member 0's readout is the embedding of the domain index.
     spectrum, _ = member_roles([mc for _, mc, _ in triples])

@@ -189,6 +189,12 @@ class ModelConfig:
         return data
 
 
+def own_crop(model: ModelConfig, graph: GraphConfig) -> float:
+    """The crop radius (Å) a network actually sees: its own ``model.r_crop`` when that cuts
+    inside the graph's crop (a member of a mixed-crop ensemble), else the graph's."""
+    return model.r_crop if 0 < model.r_crop < graph.r_crop else graph.r_crop
+
+
 def resolve_model_cutoff(model: ModelConfig, graph: GraphConfig, model_r_max_given: bool) -> ModelConfig:
     """The model configuration with its radial cutoff taken from the graph's edge radius.
 

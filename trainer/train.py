@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from model_core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from model_core.config import apply_overrides, to_dict
+from model_core.config import apply_overrides, own_crop, to_dict
 from model_core.nn.model import XANE3
 from model_core.spectra.normalize import TargetNormalization, target_normalization_record
 from trainer.config import TrainConfig, dump_train_config
@@ -138,8 +138,7 @@ class Trainer:
             # fix the architecture, but the crop is a property of the data: an explicit graph
             # override (a longer crop, say) wins over the checkpoint's.
             member_config, member_graph = init_checkpoint.model_config, init_checkpoint.graph_config
-            if 0 < member_config.r_crop < member_graph.r_crop:
-                member_graph = dataclasses.replace(member_graph, r_crop=member_config.r_crop)
+            member_graph = dataclasses.replace(member_graph, r_crop=own_crop(member_config, member_graph))
             config = apply_overrides(config, {"model": to_dict(dataclasses.replace(member_config, r_crop=0.0)),
                                               "graph": to_dict(member_graph)})
             config = apply_overrides(config, [item for item in graph_overrides

@@ -211,8 +211,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
                                            if str(g) not in val_groups], dtype=np.int64))
         reporting = dataset.subset(_read_ids(args.report_ids, dataset.splits)) if args.report_ids else None
         threshold_set = dataset.subset(_read_ids(args.domain_ids, dataset.splits)) if args.domain_ids else None
-        held = set(map(str, val.group_ids)) | (set(map(str, reporting.group_ids)) if reporting else set()) \
-            | (set(map(str, threshold_set.group_ids)) if threshold_set else set())
+        held = {str(g) for part in (val, reporting, threshold_set) if part is not None for g in part.group_ids}
         train = train.take(np.array([k for k, g in enumerate(train.group_ids) if str(g) not in held],
                                     dtype=np.int64))
         if len(val) < 2 or len(train) < 10:
