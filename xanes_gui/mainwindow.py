@@ -359,7 +359,10 @@ class MainWindow(QMainWindow):
         if reference == "absolute":
             for doc_m in measured:
                 curves.append(measured_curve(doc_m.label, doc_m.data.energy_ev, doc_m.curve, doc_m.color))
-            curves += [measured_curve(o.label, o.energy_ev, o.mu, o.color, "fit") for o in state.interpret.overlays()]
+        for overlay in state.interpret.overlays():
+            energy = overlay.on_axis(reference)
+            if energy is not None:
+                curves.append(measured_curve(overlay.label, energy, overlay.mu, overlay.color, "fit"))
         self.plots.set_reference(reference)
         self.plots.set_curves(curves, view.hidden_curves)
         self.curve_list.set_curves([c.label for c in curves], view.hidden_curves, [c.color for c in curves])

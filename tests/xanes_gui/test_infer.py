@@ -144,6 +144,7 @@ def test_sources_list_measured_feff_and_predicted_spectra(qtbot, fwindow, tmp_pa
     with qtbot.waitSignal(state.interpret.overlaysChanged, timeout=1000):
         panel.table.setCurrentCell(0, 0)
     np.testing.assert_allclose(state.interpret.overlays()[-1].energy_ev, GRID + 8979.5)
+    np.testing.assert_allclose(state.interpret.overlays()[-1].on_axis("edge"), GRID)  # also edge-relative
     # The prediction: its average on the model grid, at its predicted E0.
     combo.setCurrentIndex(3)
     with qtbot.waitSignal(state.inverse.candidatesReady, timeout=20000):

@@ -259,3 +259,19 @@ def test_calibration_from_a_measured_reference(qtbot, iwindow, tmp_path, predict
     with qtbot.waitSignal(state.interpret.calibrationChanged, timeout=SLOW):
         panel.reference_button.click()
     assert calls[-1][1] is state.structures.current.structure
+
+
+def test_an_overlay_is_drawn_on_either_axis_where_its_edge_is_known():
+    from xanes_gui.state.interpret import Overlay
+
+    rel = np.array([-5.0, 0.0, 5.0])
+    fit = Overlay("fit", rel + 8979.0, rel, (0, 0, 0))  # absolute, no edge: absolute axis only
+    np.testing.assert_allclose(fit.on_axis("absolute"), rel + 8979.0)
+    assert fit.on_axis("edge") is None
+    placed = Overlay("infer", rel + 8979.0, rel, (0, 0, 0), e0_ev=8979.0)
+    np.testing.assert_allclose(placed.on_axis("edge"), rel)
+    relative = Overlay("infer", rel, rel, (0, 0, 0), relative=True)  # a source with no E0
+    np.testing.assert_allclose(relative.on_axis("edge"), rel)
+    assert relative.on_axis("absolute") is None
+    np.testing.assert_allclose(Overlay("infer", rel, rel, (0, 0, 0), e0_ev=10.0, relative=True)
+                               .on_axis("absolute"), rel + 10.0)

@@ -29,12 +29,28 @@ OVERLAY_COLORS = {"fit": (230, 120, 0), "identify": (0, 150, 200), "lcf": (150, 
 
 @dataclass(frozen=True, eq=False)
 class Overlay:
-    """A fitted or previewed curve drawn over the measured spectrum (absolute eV)."""
+    """A fitted or previewed curve drawn over the spectra.
+
+    Attributes:
+        energy_ev: absolute eV, or edge-relative eV where ``relative``.
+        e0_ev: the edge that turns one axis into the other (NaN: unknown, so the curve is
+            drawn on its own axis only; fits to a measured spectrum need none).
+    """
 
     label: str
     energy_ev: np.ndarray
     mu: np.ndarray
     color: tuple[int, int, int]
+    e0_ev: float = math.nan
+    relative: bool = False
+
+    def on_axis(self, reference: str) -> np.ndarray | None:
+        """The energies on the plots' axis ("absolute" or "edge"), or None where that needs an unknown E0."""
+        if (reference == "edge") == self.relative:
+            return self.energy_ev
+        if not math.isfinite(self.e0_ev):
+            return None
+        return self.energy_ev + self.e0_ev if self.relative else self.energy_ev - self.e0_ev
 
 
 def _json_ready(value: Any) -> Any:
@@ -401,7 +417,7 @@ class Interpret(QObject):
 
     # -------------------------------------------------------------- overlays
     def overlays(self) -> list[Overlay]:
-        """Curves to draw over the measured spectra (absolute energies)."""
+        """Curves to draw over the spectra (:meth:`Overlay.on_axis` places each)."""
         return list(self._overlays.values())
 
     def clear_overlays(self) -> None:
@@ -412,10 +428,11 @@ class Interpret(QObject):
         if any(overlay is not None for overlay in dropped):
             self.overlaysChanged.emit()
 
-    def set_overlay(self, kind: str, label: str, energy: Any, mu: Any) -> None:
-        """Draw (or replace) the overlay curve of ``kind`` (a key of OVERLAY_COLORS; absolute eV)."""
+    def set_overlay(self, kind: str, label: str, energy: Any, mu: Any, e0_ev: float = math.nan,
+                    relative: bool = False) -> None:
+        """Draw (or replace) the overlay curve of ``kind`` (a key of OVERLAY_COLORS; see :class:`Overlay`)."""
         self._overlays[kind] = Overlay(label, np.asarray(energy, dtype=float), np.asarray(mu, dtype=float),
-                                       OVERLAY_COLORS[kind])
+                                       OVERLAY_COLORS[kind], float(e0_ev), relative)
         self.overlaysChanged.emit()
 
     # ----------------------------------------------------------------- tasks

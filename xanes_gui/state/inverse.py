@@ -215,8 +215,11 @@ class Inverse(QObject):
         if 0 <= row < len(self.candidates) and self.spectrum is not None:
             c = self.candidates[row]
             e0 = float(self.spectrum.e0_ev)
+            # On the absolute axis where the inverted spectrum has an edge, else edge-relative only.
+            known = not math.isnan(e0)
             self._interpret.set_overlay(KIND, f"infer #{row + 1}: {c.method} CN {c.coordination_number}",
-                                        np.asarray(c.energy_ev) + (0.0 if math.isnan(e0) else e0), c.roundtrip_mu)
+                                        np.asarray(c.energy_ev) + (e0 if known else 0.0), c.roundtrip_mu,
+                                        e0_ev=e0, relative=not known)
 
     def open_candidate(self, row: int) -> str | None:
         """Add candidate ``row``'s cluster as a structure document (shown in 3D); its id."""
