@@ -47,9 +47,10 @@ def test_members_reproduce_the_ensemble(cu_model, candidates) -> None:
     from model_core.io import read_structure
     from model_core.sites import select_sites
 
-    assert cu_model.info.n_members == 2
+    n = cu_model.info.n_members  # the shipped model's spectrum members (three since its third)
+    assert n >= 2
     members = candidates[0].members
-    assert members.shape == (2, len(candidates[0].spectrum.energy_ev))
+    assert members.shape == (n, len(candidates[0].spectrum.energy_ev))
     structure = read_structure(candidates[0].path)
     ensemble = cu_model.predict(structure, select_sites(structure, element="Cu")).average_spectrum()
     assert np.allclose(candidates[0].spectrum.mu, ensemble.mu, atol=1e-5)
