@@ -47,8 +47,11 @@ def test_members_reproduce_the_ensemble(cu_model, candidates) -> None:
     from model_core.io import read_structure
     from model_core.sites import select_sites
 
-    n = cu_model.info.n_members  # the shipped model's spectrum members (three since its third)
-    assert n >= 2
+    from model_core.checkpoint import load_checkpoint, member_roles
+
+    # Exactly the shipped checkpoint's spectrum members (its dedicated E0 members excluded).
+    n = len(member_roles(load_checkpoint(cu_model.info.path).model_configs)[0])
+    assert cu_model.info.n_members == n and n >= 2
     members = candidates[0].members
     assert members.shape == (n, len(candidates[0].spectrum.energy_ev))
     structure = read_structure(candidates[0].path)
