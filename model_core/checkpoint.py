@@ -22,6 +22,8 @@ Layout (``FORMAT_VERSION`` 3; versions 1 and 2 still load)::
       "spread_calibration": {...},      # optional: model_core.trust.calibration
       "domain_index": {...},            # optional: model_core.trust.domain
       "e0_calibration": {...},          # optional: model_core.trust.e0
+      "grid_origin_ev": float,          # optional: the grid is E - this fixed energy (FDMNES's
+                                        # tabulated edge) instead of E - each site's E0
     }
 
 The optional trust entries are added by ``xanes-calibrate`` to any checkpoint without
@@ -100,6 +102,9 @@ class Checkpoint:
     spread_calibration: Mapping[str, Any] | None = None
     domain_index: Mapping[str, Any] | None = None
     e0_calibration: Mapping[str, Any] | None = None
+    #: Absolute energy of the grid's zero when the training data gave every spectrum against
+    #: one fixed energy (FDMNES: the tabulated edge); None: each site's own E0 (FEFF).
+    grid_origin_ev: float | None = None
 
     def __post_init__(self) -> None:
         if self.member_model_configs and len(self.member_model_configs) != len(self.member_state_dicts):
@@ -186,6 +191,7 @@ class Checkpoint:
                                                       ("domain_index", self.domain_index),
                                                       ("e0_calibration", self.e0_calibration))
                if value is not None},
+            **({"grid_origin_ev": float(self.grid_origin_ev)} if self.grid_origin_ev is not None else {}),
         }
 
 
@@ -226,6 +232,7 @@ def checkpoint_from_dict(data: Mapping[str, Any], source: str = "") -> Checkpoin
         spread_calibration=data.get("spread_calibration"),
         domain_index=data.get("domain_index"),
         e0_calibration=data.get("e0_calibration"),
+        grid_origin_ev=None if data.get("grid_origin_ev") is None else float(data["grid_origin_ev"]),
     )
 
 
@@ -279,6 +286,7 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
             "element/edge": (other.element, other.edge) == (first.element, first.edge),
             "normalization": other.normalization.get("mode") == first.normalization.get("mode"),
             "training-mean spectrum": _same_array(other.train_mean_spectrum, first.train_mean_spectrum),
+            "grid origin": other.grid_origin_ev == first.grid_origin_ev,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -309,7 +317,8 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         e0_mean_ev=first.e0_mean_ev, e0_std_ev=first.e0_std_ev,
         train_mean_spectrum=first.train_mean_spectrum, provenance=provenance,
         metrics=dict(metrics or {}), member_state_dicts=members[1:],
-        member_model_configs=configs[1:] if any(c != configs[0] for c in configs) else ())
+        member_model_configs=configs[1:] if any(c != configs[0] for c in configs) else (),
+        grid_origin_ev=first.grid_origin_ev)
 
 
 def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:

@@ -260,6 +260,7 @@ class XanesPredictor:
             mu_spread=spread, mu_lo=lo, mu_hi=hi, band=band, domain_score=out.domain_score,
             e0_spread_ev=out.e0_spread, e0_lo_ev=None if e0_interval is None else e0_interval[0],
             e0_hi_ev=None if e0_interval is None else e0_interval[1], e0_band=e0_band,
+            grid_origin_ev=self._checkpoint.grid_origin_ev,
         )
 
     @property

@@ -235,6 +235,9 @@ class Spectrum:
             "absolute" otherwise.
         e0_ev: the absolute edge energy in eV when known.
         metadata: free-form provenance (source file, model name, normalization parameters, ...).
+        grid_origin_ev: for an edge-relative spectrum whose zero is a fixed energy rather
+            than its own E0 (FDMNES: the tabulated edge, while E0 is the Fermi level), that
+            energy in eV; None when the zero is ``e0_ev``. See :attr:`zero_ev`.
     """
 
     energy_ev: np.ndarray
@@ -243,6 +246,7 @@ class Spectrum:
     energy_reference: str = "absolute"
     e0_ev: float | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    grid_origin_ev: float | None = None
 
     def __post_init__(self) -> None:
         energy = _frozen_array(self.energy_ev, np.float64)
@@ -258,6 +262,15 @@ class Spectrum:
     def replace(self, **changes: Any) -> "Spectrum":
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def zero_ev(self) -> float | None:
+        """Absolute energy of ``energy_ev == 0`` of an edge-relative spectrum: where it is
+        placed on the absolute axis (``grid_origin_ev`` when set, else ``e0_ev``; None
+        when neither is known)."""
+        if self.grid_origin_ev is not None:
+            return float(self.grid_origin_ev)
+        return None if self.e0_ev is None else float(self.e0_ev)
 
 
 @dataclass(frozen=True, eq=False)
@@ -338,6 +351,11 @@ class Prediction:
         e0_lo_ev, e0_hi_ev: (M,) calibrated central interval of each site's absolute E0 in
             eV (see ``e0_band``), or None when the model carries no E0 calibration.
         e0_band: level and method of ``e0_lo_ev``/``e0_hi_ev`` (None without them).
+        grid_origin_ev: the absolute energy of the grid's zero when the model's grid is
+            relative to one fixed energy (FDMNES data: the tabulated edge, 7112 eV for Fe,
+            while ``e0_ev`` is the Fermi level); None when each site's grid is relative to
+            its own E0 (FEFF). Every placement on the absolute axis goes through
+            :attr:`site_zero_ev`.
     """
 
     energy_ev: np.ndarray
@@ -360,6 +378,7 @@ class Prediction:
     e0_lo_ev: np.ndarray | None = None
     e0_hi_ev: np.ndarray | None = None
     e0_band: Band | None = None
+    grid_origin_ev: float | None = None
 
     def __post_init__(self) -> None:
         for name, dtype in (("energy_ev", np.float64), ("site_indices", np.int64),
@@ -413,6 +432,7 @@ class Prediction:
             element=first.element, edge=first.edge, mu_spread=spread,
             mu_lo=lo, mu_hi=hi, band=band, domain_score=score,
             e0_spread_ev=e0_spread, e0_lo_ev=e0_lo, e0_hi_ev=e0_hi, e0_band=e0_band,
+            grid_origin_ev=first.grid_origin_ev,
         )
 
     def split(self) -> list["Prediction"]:
@@ -433,6 +453,7 @@ class Prediction:
                 e0_spread_ev=None if self.e0_spread_ev is None else self.e0_spread_ev[k:k + 1],
                 e0_lo_ev=None if self.e0_lo_ev is None else self.e0_lo_ev[k:k + 1],
                 e0_hi_ev=None if self.e0_hi_ev is None else self.e0_hi_ev[k:k + 1], e0_band=self.e0_band,
+                grid_origin_ev=self.grid_origin_ev,
             ))
         return out
 
@@ -485,14 +506,34 @@ class Prediction:
         return (float(np.average(self.e0_lo_ev, weights=self.weights)),
                 float(np.average(self.e0_hi_ev, weights=self.weights)))
 
+    @property
+    def site_zero_ev(self) -> np.ndarray | None:
+        """(M,) absolute energy of each site's grid zero: where its spectrum goes on the
+        absolute axis (``grid_origin_ev`` for every site when the grid has a fixed origin,
+        else each site's ``e0_ev``; None when neither is known)."""
+        if self.grid_origin_ev is not None:
+            return np.full(len(self.site_indices), float(self.grid_origin_ev))
+        if self.e0_ev is None or not len(self.e0_ev):
+            return None
+        return self.e0_ev
+
+    @property
+    def average_zero_ev(self) -> float | None:
+        """Absolute energy of the zero of :attr:`average` (the weighted mean of
+        :attr:`site_zero_ev`), or None."""
+        zero = self.site_zero_ev
+        return None if zero is None else float(np.average(zero, weights=self.weights))
+
     def site_spectrum(self, k: int) -> Spectrum:
         """Spectrum of the k-th predicted site (edge-relative energies)."""
         e0 = None if self.e0_ev is None else float(self.e0_ev[k])
         return Spectrum(self.energy_ev, self.mu[k], label=f"site {int(self.site_indices[k])}",
                         energy_reference="edge", e0_ev=e0,
-                        metadata={"model": self.model_name, "trained": self.trained})
+                        metadata={"model": self.model_name, "trained": self.trained},
+                        grid_origin_ev=self.grid_origin_ev)
 
     def average_spectrum(self) -> Spectrum:
         """Multiplicity-weighted average spectrum (edge-relative energies)."""
         return Spectrum(self.energy_ev, self.average, label="average", energy_reference="edge",
-                        e0_ev=self.average_e0_ev, metadata={"model": self.model_name, "trained": self.trained})
+                        e0_ev=self.average_e0_ev, metadata={"model": self.model_name, "trained": self.trained},
+                        grid_origin_ev=self.grid_origin_ev)

@@ -82,15 +82,17 @@ def evaluate_model(model: torch.nn.Module, data: Sequence, batch_size: int = 64,
 
 
 def make_checkpoint(config: TrainConfig, state_dict, element: str, train_mean: np.ndarray,
-                    e0_mean: float, e0_std: float, metrics: dict, provenance: dict) -> Checkpoint:
-    """The model_core checkpoint of a trained state (with the targets' normalization)."""
+                    e0_mean: float, e0_std: float, metrics: dict, provenance: dict,
+                    grid_origin_ev: float | None = None) -> Checkpoint:
+    """The model_core checkpoint of a trained state (with the targets' normalization and the
+    grid's fixed origin, :func:`trainer.data.dataset.grid_origin`)."""
     return Checkpoint(
         model_config=config.model, graph_config=config.graph,
         state_dict={k: v.detach().cpu().clone() for k, v in state_dict.items()},
         element=element, edge=config.data.edge, trained=True,
         normalization=target_normalization_record(TargetNormalization(mode=config.data.normalization)),
         e0_mean_ev=e0_mean, e0_std_ev=e0_std, train_mean_spectrum=train_mean,
-        provenance=provenance, metrics=metrics,
+        provenance=provenance, metrics=metrics, grid_origin_ev=grid_origin_ev,
     )
 
 
@@ -168,6 +170,8 @@ class Trainer:
                 (self.run_dir / "report_ids.txt").write_text("\n".join(self.report_split.ids) + "\n",
                                                              encoding="utf-8")
         self.element = config.data.element or str(dataset.meta.get("element", ""))
+        origin = dataset.meta.get("grid_origin_ev")
+        self.grid_origin_ev = None if origin is None else float(origin)
         self.train_mean = self.train_split.mu.mean(axis=0)
         self.step_ev = config.model.grid.step_ev
 
@@ -286,7 +290,7 @@ class Trainer:
         """``last.pt`` and, when the epoch improved, ``best.pt`` (model_core format)."""
         checkpoint = make_checkpoint(self.config, self.eval_model.state_dict(), self.element, self.train_mean,
                                      self.e0_mean, self.e0_std, {"validation": metrics, "epoch": epoch},
-                                     provenance)
+                                     provenance, grid_origin_ev=self.grid_origin_ev)
         if improved:
             save_checkpoint(checkpoint, self.run_dir / "best.pt")
         save_checkpoint(checkpoint, self.run_dir / "last.pt")

@@ -308,7 +308,7 @@ def _infer_structure(path: str, element: str, n_samples: int, progress: Callable
     else:
         on_grid = spectrum_on_grid(spectrum.energy_ev, spectrum.mu, model.energy_ev, source=path,
                                    label=spectrum.label or path,
-                                   e0_ev=float("nan") if spectrum.e0_ev is None else spectrum.e0_ev,
+                                   e0_ev=float("nan") if spectrum.zero_ev is None else spectrum.zero_ev,
                                    alignment="edge and FEFF normalization of the simulated spectrum")
     progress(2, 3)
     candidates = invert(on_grid, element, n_samples, model=model,

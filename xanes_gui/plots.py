@@ -89,8 +89,9 @@ def derivatives(energy: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def has_absolute_energies(prediction: Prediction | None) -> bool:
-    """Whether absolute energies can be shown (the model predicted E0)."""
-    return prediction is not None and prediction.e0_ev is not None and len(prediction.e0_ev) > 0
+    """Whether absolute energies can be shown (the model predicted E0, or its grid has a
+    fixed origin)."""
+    return prediction is not None and prediction.site_zero_ev is not None and len(prediction.site_zero_ev) > 0
 
 
 def curves_for(prediction: Prediction, reference: str = "edge",
@@ -126,12 +127,13 @@ def curves_for(prediction: Prediction, reference: str = "edge",
         UNCALIBRATED_BAND_LABEL if spread is not None else "")
     scores = prediction.domain_score
     outside = np.zeros(len(prediction.site_indices), dtype=bool) if scores is None else np.asarray(scores) > 1.0
-    marked = absolute and own_e0  # the marker shows the model's own E0, never a fallback
+    # The marker shows the model's own E0, never a fallback.
+    marked = absolute and own_e0 and prediction.e0_ev is not None
     halfwidth = prediction.e0_halfwidth_ev
     curves = []
     for k, site in enumerate(prediction.site_indices):
         spectrum = prediction.site_spectrum(k)
-        energy = spectrum.energy_ev + place(spectrum.e0_ev)
+        energy = spectrum.energy_ev + place(spectrum.zero_ev)
         d1, d2 = derivatives(energy, spectrum.mu)
         curves.append(Curve(labels.get(int(site), f"site {int(site)}"), energy, spectrum.mu, d1, d2, ref,
                             int(site), float(prediction.weights[k]),
@@ -142,7 +144,7 @@ def curves_for(prediction: Prediction, reference: str = "edge",
                             e0_halfwidth_ev=float(halfwidth[k]) if marked and halfwidth is not None else None))
     if len(prediction.site_indices) > 1:
         average = prediction.average_spectrum()
-        energy, mu, avg_spread = average.energy_ev + place(average.e0_ev), average.mu, prediction.average_spread
+        energy, mu, avg_spread = average.energy_ev + place(average.zero_ev), average.mu, prediction.average_spread
         band = prediction.average_band
         if absolute and own_e0:
             # Sites at different E0 are averaged on one absolute grid, as xanes-predict does.

@@ -14,7 +14,10 @@ Energies are in eV relative to the edge, or with ``--energy absolute`` absolute 
 each site at its own predicted E0: the tidy CSV gives each site its own energies; the wide
 CSV interpolates the sites to one absolute grid (the model grid's step) spanning the
 intersection of their ranges, where the average is taken
-(:func:`model_core.spectra.absolute.on_absolute_grid`). Symmetry-equivalent sites are
+(:func:`model_core.spectra.absolute.on_absolute_grid`). A model trained on FDMNES data
+has energies relative to one fixed energy (the tabulated edge, 7112 eV for Fe; its E0 is
+the Fermi level): its sites go on the absolute axis at that energy, as FDMNES put them,
+and the ``energy_reference`` line names it. Symmetry-equivalent sites are
 predicted once and their columns share that prediction.
 
 An INPUT that cannot be used gives one ``error: INPUT: problem`` line on stderr (INPUT
@@ -183,6 +186,17 @@ ENERGY_REFERENCE = {"relative": "eV relative to the edge (E - E0)",
                     "absolute": "absolute eV, each site at its own predicted E0"}
 
 
+def energy_reference(energy: str, origin_ev: float | None) -> str:
+    """The ``energy_reference`` text for a model whose grid is relative to each site's E0
+    (``origin_ev`` None, FEFF) or to one fixed energy (FDMNES's tabulated edge)."""
+    if origin_ev is None:
+        return ENERGY_REFERENCE[energy]
+    if energy == "relative":
+        return (f"eV relative to the edge (E - {origin_ev:.1f} eV, the tabulated edge the model's "
+                "training energies were given against; site_e0_ev is the predicted Fermi-level E0)")
+    return f"absolute eV: the model grid + {origin_ev:.1f} eV (the tabulated edge it was trained against)"
+
+
 def write_wide(stream, result: SiteResult, predictor, energy: str = "relative") -> None:
     info = predictor.info
     pred = result.prediction
@@ -199,9 +213,9 @@ def write_wide(stream, result: SiteResult, predictor, energy: str = "relative") 
         ("trained", "yes" if info.trained else "NO - untrained model, predictions are not meaningful"),
         ("absorbing_element", result.element),
         ("edge", info.edge),
-        ("energy_reference", ENERGY_REFERENCE[energy]
+        ("energy_reference", energy_reference(energy, pred.grid_origin_ev)
          + ("; sites interpolated to one grid spanning the overlap of their ranges"
-            if energy == "absolute" else "")),
+            if energy == "absolute" and pred.grid_origin_ev is None else "")),
         ("device", f"{info.device} ({info.device_name})"),
         ("source", result.source),
         ("sites", " ".join(map(str, result.site_indices))),
@@ -281,7 +295,8 @@ def write_tidy(stream, results: list[tuple[SiteResult, object]], energy: str = "
     devices = sorted({f"{p.info.device} ({p.info.device_name})" for _, p in results})
     write_metadata(stream, [
         ("models", "; ".join(models)),
-        ("energy_reference", ENERGY_REFERENCE[energy]
+        ("energy_reference", "; ".join(dict.fromkeys(energy_reference(energy, r.prediction.grid_origin_ev)
+                                                     for r, _ in results))
          + ("; site 'average' on the grid of the wide CSV" if energy == "absolute" else "")),
         ("device", "; ".join(devices)),
         ("rows", "one per (source, site, energy); site 'average' is the multiplicity-weighted mean"),
@@ -306,7 +321,7 @@ def write_tidy(stream, results: list[tuple[SiteResult, object]], energy: str = "
             lo = empty if pred.mu_lo is None else pred.mu_lo[row]
             hi = empty if pred.mu_hi is None else pred.mu_hi[row]
             score = "" if pred.domain_score is None else f"{pred.domain_score[row]:.3f}"
-            own = grid + (pred.e0_ev[row] if energy == "absolute" else 0.0)
+            own = grid + (pred.site_zero_ev[row] if energy == "absolute" else 0.0)
             for g, (e, mu) in enumerate(zip(own, result.spectra[k])):
                 stream.write(f"{source},{site},{result.element},{e:.4f},{mu:.6g}"
                              + (f",{_cell(lo[g])},{_cell(hi[g])}" if with_band else "")

@@ -117,11 +117,14 @@ def placement_base(spectrum: Spectrum, element: str, edge: str = "K") -> tuple[f
     """Where a prediction's zero goes before the calibration shift.
 
     Returns:
-        ``(base_ev, how)``: the predicted E0 and ``"model"``, or the tabulated edge
-        energy and ``"tabulated"`` when the model predicts no E0.
+        ``(base_ev, how)``: the absolute energy of the prediction's grid zero and
+        ``"model"`` (its predicted E0, or the fixed origin of an FDMNES-trained grid,
+        :attr:`Spectrum.zero_ev`), or the tabulated edge energy and ``"tabulated"`` when
+        the model predicts no E0.
     """
-    if spectrum.e0_ev is not None and math.isfinite(spectrum.e0_ev):
-        return float(spectrum.e0_ev), "model"
+    zero = spectrum.zero_ev
+    if zero is not None and math.isfinite(zero):
+        return float(zero), "model"
     return tabulated_edge_ev(element, edge), "tabulated"
 
 

@@ -8,8 +8,8 @@ the members' disagreement).
 Cache of a library (a folder of known structures): ``<folder>/.xanes-cache/<key>.npz``
 with ``key = sha256(structure file)[:16] + "-" + sha256(checkpoint file)[:12] + "-" +
 element``, holding ``energy_ev``, ``mu`` (average), ``e0_ev`` (NaN without an E0 head),
-``members`` ((K, G) per-member averages; (0, G) for one model), ``site_indices`` and
-``weights``. A changed structure or model gives another key, so a stale entry is
+``members`` ((K, G) per-member averages; (0, G) for one model), ``site_indices``,
+``weights`` and, for a model whose grid has a fixed origin (FDMNES-trained), ``grid_origin_ev``. A changed structure or model gives another key, so a stale entry is
 never read; entries are written atomically (temporary file, then rename).
 """
 
@@ -141,8 +141,9 @@ def _load_cached(file: Path, path: str, name: str) -> Candidate | None:
     try:
         with np.load(file) as data:
             e0 = float(data["e0_ev"])
+            origin = float(data["grid_origin_ev"]) if "grid_origin_ev" in data.files else None
             spectrum = Spectrum(data["energy_ev"], data["mu"], label=name, energy_reference="edge",
-                                e0_ev=e0 if math.isfinite(e0) else None)
+                                e0_ev=e0 if math.isfinite(e0) else None, grid_origin_ev=origin)
             score = data["domain_score"] if "domain_score" in data.files else None
             return Candidate(path=path, name=name, spectrum=spectrum, members=data["members"],
                              site_indices=data["site_indices"], weights=data["weights"], cached=True,
@@ -158,7 +159,9 @@ def _save_cached(file: Path, candidate: Candidate) -> None:
     np.savez(temporary, energy_ev=candidate.spectrum.energy_ev, mu=candidate.spectrum.mu,
              e0_ev=np.nan if e0 is None else e0, members=candidate.members,
              site_indices=candidate.site_indices, weights=candidate.weights,
-             **({} if candidate.domain_score is None else {"domain_score": candidate.domain_score}))
+             **({} if candidate.domain_score is None else {"domain_score": candidate.domain_score}),
+             **({} if candidate.spectrum.grid_origin_ev is None
+                else {"grid_origin_ev": candidate.spectrum.grid_origin_ev}))
     os.replace(temporary, file)
 
 
@@ -203,7 +206,8 @@ def predict_candidate(predictor: Any, path: str, element: str, *, members: Seque
             spectra = [p.average_spectrum() for p in predictions]
             e0s = [s.e0_ev for s in spectra]
             spectrum = Spectrum(spectra[0].energy_ev, np.mean([s.mu for s in spectra], axis=0), label=name,
-                                energy_reference="edge", e0_ev=None if None in e0s else float(np.mean(e0s)))
+                                energy_reference="edge", e0_ev=None if None in e0s else float(np.mean(e0s)),
+                                grid_origin_ev=spectra[0].grid_origin_ev)
             prediction = predictions[0]
         else:
             prediction = predictor.predict(structure, selection)

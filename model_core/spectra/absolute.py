@@ -1,7 +1,9 @@
 """A prediction's sites on one absolute energy grid, each at its own predicted edge energy.
 
 Each site's spectrum is predicted on the model's edge-relative grid; placed at its own
-E0 the sites cover different absolute ranges. The shared grid spans only the
+E0 the sites cover different absolute ranges. (A model trained on FDMNES data has a grid
+with one fixed origin, the tabulated edge: its sites all share one absolute grid,
+``Prediction.site_zero_ev``.) The shared grid spans only the
 **intersection** of those ranges (so no site's value is extrapolated and the average
 has every site at every point), with the model grid's step. With one site, or sites
 sharing one E0, it is that site's own grid moved to E0: no interpolation.
@@ -23,7 +25,7 @@ class AbsoluteSpectra:
     Attributes:
         energy_ev: (N,) absolute energies in eV.
         mu: (M, N) each predicted site's spectrum, linearly interpolated from its own
-            grid (model grid + its E0).
+            grid (model grid + its zero, :attr:`Prediction.site_zero_ev`).
         average: (N,) mean of ``mu`` weighted by the prediction's site weights.
         spread: (N,) the same weighted mean of the interpolated ``mu_spread``, or None
             for a single model.
@@ -43,18 +45,19 @@ def absolute_grid(prediction: Prediction, step_ev: float | None = None) -> np.nd
     """(N,) the shared absolute grid: from the highest site start to the lowest site end.
 
     Args:
-        prediction: a prediction with ``e0_ev``.
+        prediction: a prediction with ``e0_ev`` (or a grid of fixed origin).
         step_ev: spacing in eV (default: the model grid's).
 
     Raises:
         ValueError: the prediction has no E0, or the sites' ranges do not overlap.
     """
-    if prediction.e0_ev is None or len(prediction.e0_ev) == 0:
+    zero = prediction.site_zero_ev
+    if zero is None or len(zero) == 0:
         raise ValueError(f"model {prediction.model_name or '(unnamed)'} predicts no edge energy (no E0 head)")
     relative = prediction.energy_ev
     step = float(step_ev) if step_ev is not None else float((relative[-1] - relative[0]) / (len(relative) - 1))
-    start = float(np.max(prediction.e0_ev)) + float(relative[0])
-    stop = float(np.min(prediction.e0_ev)) + float(relative[-1])
+    start = float(np.max(zero)) + float(relative[0])
+    stop = float(np.min(zero)) + float(relative[-1])
     if stop < start:
         raise ValueError("the sites' absolute energy ranges do not overlap")
     # The tolerance keeps the last point when the span is a whole number of steps.
@@ -71,8 +74,8 @@ def on_absolute_grid(prediction: Prediction, step_ev: float | None = None) -> Ab
     grid = absolute_grid(prediction, step_ev)
 
     def resample(values: np.ndarray) -> np.ndarray:
-        return np.stack([np.interp(grid, prediction.energy_ev + e0, row)
-                         for e0, row in zip(prediction.e0_ev, values)])
+        return np.stack([np.interp(grid, prediction.energy_ev + zero, row)
+                         for zero, row in zip(prediction.site_zero_ev, values)])
 
     mu = resample(prediction.mu)
     spread = None

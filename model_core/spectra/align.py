@@ -277,6 +277,9 @@ class ComparisonResult:
         e0_reference: where the prediction's zero was put: "model" (its predicted
             E0), "measured" (the measured E0) or "absolute" (already absolute).
         e0_predicted_ev: the model's E0 in eV when it has one.
+        grid_origin_ev: the fixed energy the model's grid is relative to when it is not the
+            predicted E0 (FDMNES-trained models: the tabulated edge); "model" placement puts
+            the prediction's zero there. None: at ``e0_predicted_ev``.
         broaden_fwhm_ev: broadening applied to the prediction (0 = none).
         broaden_kind: "gaussian" or "lorentzian".
         use_flat: whether ``measured`` is the flattened spectrum.
@@ -296,6 +299,7 @@ class ComparisonResult:
     e0_reference: str = "model"
     e0_predicted_ev: float | None = None
     broaden_fwhm_ev: float = 0.0
+    grid_origin_ev: float | None = None
     broaden_kind: str = "gaussian"
     use_flat: bool = True
     window: tuple[float, float] = (0.0, 0.0)
@@ -310,7 +314,8 @@ class ComparisonResult:
     @property
     def placement_ev(self) -> float:
         """Total offset added to the prediction's edge-relative energies, eV."""
-        base = {"model": self.e0_predicted_ev, "measured": self.e0}.get(self.e0_reference) or 0.0
+        model = self.grid_origin_ev if self.grid_origin_ev is not None else self.e0_predicted_ev
+        base = {"model": model, "measured": self.e0}.get(self.e0_reference) or 0.0
         return float(base + self.shift_ev)
 
 
@@ -355,10 +360,11 @@ def compare(measured: Any, norm: Any, prediction_spectrum: Spectrum, *, mode: st
         pm = broaden(pe, pm, broaden_fwhm_ev, broaden_kind)
 
     e0_pred = prediction_spectrum.e0_ev
+    zero = prediction_spectrum.zero_ev
     if prediction_spectrum.energy_reference == "absolute":
         reference, base = "absolute", 0.0
-    elif e0_pred is not None and np.isfinite(e0_pred):
-        reference, base = "model", float(e0_pred)
+    elif zero is not None and np.isfinite(zero):
+        reference, base = "model", float(zero)
     else:
         reference, base = "measured", float(norm.e0)
     placed = pe + base
@@ -388,6 +394,7 @@ def compare(measured: Any, norm: Any, prediction_spectrum: Spectrum, *, mode: st
         shift_ev=float(shift), e0=float(norm.e0), edge_step=float(norm.edge_step),
         metrics=comparison_metrics(measured_grid, predicted_grid, grid), mode=mode, e0_reference=reference,
         e0_predicted_ev=None if e0_pred is None else float(e0_pred),
+        grid_origin_ev=None if prediction_spectrum.energy_reference == "absolute" else prediction_spectrum.grid_origin_ev,
         broaden_fwhm_ev=float(broaden_fwhm_ev or 0.0), broaden_kind=broaden_kind, use_flat=use_flat,
         window=(float(grid[0]), float(grid[-1])),
     )
@@ -400,7 +407,10 @@ def _summary(result: ComparisonResult) -> list[tuple[str, Any]]:
         ("measured_edge_step", f"{result.edge_step:.6g}"),
         ("measured_curve", "flattened" if result.use_flat else "normalized"),
         ("alignment_mode", result.mode),
-        ("prediction_placed_at", {"model": "the model's predicted E0", "measured": "the measured E0",
+        ("prediction_placed_at", {"model": "the model's predicted E0" if result.grid_origin_ev is None
+                                  else f"its grid's origin, {result.grid_origin_ev:.1f} eV (the tabulated edge "
+                                       "the model was trained against)",
+                                  "measured": "the measured E0",
                                   "absolute": "its own absolute energies"}[result.e0_reference]),
     ]
     if result.e0_predicted_ev is not None:

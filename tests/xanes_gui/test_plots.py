@@ -48,6 +48,19 @@ def test_absolute_average_is_the_shared_grid_average_of_xanes_predict():
     np.testing.assert_allclose(curves[2].spread, placed.spread)
 
 
+def test_a_grid_of_fixed_origin_is_drawn_there_with_the_e0_marked_at_the_predicted_e0():
+    from dataclasses import replace
+
+    # An FDMNES-trained model: energies against 7112 eV, E0 the Fermi level below it.
+    pred = replace(_prediction(spread=False), e0_ev=np.array([7110.2, 7111.0]), grid_origin_ev=7112.0)
+    curves = curves_for(pred, reference="absolute", shift_ev=0.5)
+    for curve in curves:
+        np.testing.assert_allclose(curve.energy, pred.energy_ev + 7112.5)
+    assert curves[0].e0_ev == 7110.2 and curves[1].e0_ev == 7111.0
+    assert curves[2].e0_ev == (7110.2 + 3 * 7111.0) / 4
+    np.testing.assert_allclose(curves[2].mu, pred.average)
+
+
 def test_calibrated_band_is_drawn_and_its_level_named(qtbot):
     from model_core.types import Band
     from xanes_gui.plots import UNCALIBRATED_BAND_LABEL

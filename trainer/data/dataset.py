@@ -39,7 +39,7 @@ from trainer.data.sources import LoadReport, iter_records, open_source, read_spl
 __all__ = ["CODE_VERSION", "PreparedDataset", "prepare_dataset"]
 
 #: Bump whenever parsing, preprocessing or graph storage changes what a cache holds.
-CODE_VERSION = "data-2"
+CODE_VERSION = "data-3"  # data-3: meta["grid_origin_ev"]
 
 
 @dataclass(eq=False)
@@ -343,7 +343,8 @@ def prepare_dataset(source: str | Path, grid: EnergyGrid, graph_config: GraphCon
         "source": str(source), "grid": dataclasses.asdict(grid),
         "graph_config": dataclasses.asdict(graph_config),
         "normalization": dataclasses.asdict(normalization), "screen": screen, "element": element,
-        "code_version": CODE_VERSION, "prepared_s": round(time.time() - started, 1)})
+        "code_version": CODE_VERSION, "prepared_s": round(time.time() - started, 1),
+        "grid_origin_ev": grid_origin([r for r, _, _ in rows])})
     if cache_path is not None:
         dataset.save(cache_path, report)
         report.write_csv(cache_path.with_name(cache_path.stem + "-report.csv"))
@@ -405,6 +406,26 @@ def _build_all_graphs(records: list[SpectrumRecord], config: GraphConfig, report
                 continue
             graphs[i] = graph
     return graphs
+
+
+def grid_origin(records: Sequence[SpectrumRecord]) -> float | None:
+    """The one fixed energy the records' relative energies are given against, or None.
+
+    FEFF gives each site's energies against its own edge energy, which is also its E0
+    target (None: a prediction goes on the absolute axis at its predicted E0). FDMNES
+    gives them against the tabulated edge (7112 eV for every Fe complex) while E0 is the
+    Fermi level, so the grid's zero is that constant and not E0.
+    """
+    edges = [r.metadata.get("e_edge_ev") for r in records]
+    if not records or any(e is None for e in edges):
+        return None
+    edges = np.asarray(edges, dtype=np.float64)
+    e0 = np.array([np.nan if r.e0_abs_ev is None else r.e0_abs_ev for r in records], dtype=np.float64)
+    if np.all(np.abs(edges - e0) < 1e-6):
+        return None
+    if np.ptp(edges) < 1e-6:
+        return float(edges[0])
+    return None  # mixed references: each site's own E0 is the nearest thing to its zero
 
 
 def _assemble(rows: list[tuple[SpectrumRecord, np.ndarray, AbsorberGraph]], grid: EnergyGrid,

@@ -37,6 +37,7 @@ def test_prepare_feff_and_cache_round_trip(feff_source, tmp_path, monkeypatch):
     assert first.group_ids.tolist() == ["mp-1", "mp-1", "mp-3"]
     assert first.mu.shape == (3, 221) and first.mu.dtype == np.float32
     np.testing.assert_allclose(first.e0_abs, [8990.0, 8991.0, 8993.0], atol=1e-3)
+    assert first.meta["grid_origin_ev"] is None  # FEFF: each site's energies are against its own E0
     assert [p[0] for p in report.problems] == ["mp-2_002"]
     assert report.normalization_methods == {"post_mean": 3}
     assert len(list(cache.glob("*.npz"))) == 1 and len(list(cache.glob("*-report.csv"))) == 1
@@ -120,6 +121,8 @@ def test_prepare_xanesnet_with_screening(tmp_path):
     assert [d[0] for d in report.dropped] == ["C"]
     assert "runaway tail" in report.dropped[0][1] or "edge step" in report.dropped[0][1]
     assert np.isnan(data.e0_abs[2]) and data.e0_abs[0] == pytest.approx(7110.5)
+    # FDMNES: energies against the tabulated edge, E0 the Fermi level: the grid's zero is 7112 eV.
+    assert data.meta["grid_origin_ev"] == pytest.approx(7112.0)
     post = data.mu[:, FE_GRID.energy_ev > 30]
     assert np.abs(post.mean(axis=1) - 1.0).max() < 0.1
     unscreened, report = prepare_dataset(root, FE_GRID, GRAPHS, "none", screen=False, progress=False)
