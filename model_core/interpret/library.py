@@ -9,7 +9,8 @@ Cache of a library (a folder of known structures): ``<folder>/.xanes-cache/<key>
 with ``key = sha256(structure file)[:16] + "-" + sha256(checkpoint file)[:12] + "-" +
 element``, holding ``energy_ev``, ``mu`` (average), ``e0_ev`` (NaN without an E0 head),
 ``members`` ((K, G) per-member averages; (0, G) for one model), ``site_indices``,
-``weights`` and, for a model whose grid has a fixed origin (FDMNES-trained), ``grid_origin_ev``. A changed structure or model gives another key, so a stale entry is
+``weights`` and, for a model whose grid has a fixed origin (FDMNES-trained),
+``grid_origin_ev``. A changed structure or model gives another key, so a stale entry is
 never read; entries are written atomically (temporary file, then rename).
 """
 

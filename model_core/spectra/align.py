@@ -277,13 +277,13 @@ class ComparisonResult:
         e0_reference: where the prediction's zero was put: "model" (its predicted
             E0), "measured" (the measured E0) or "absolute" (already absolute).
         e0_predicted_ev: the model's E0 in eV when it has one.
-        grid_origin_ev: the fixed energy the model's grid is relative to when it is not the
-            predicted E0 (FDMNES-trained models: the tabulated edge); "model" placement puts
-            the prediction's zero there. None: at ``e0_predicted_ev``.
         broaden_fwhm_ev: broadening applied to the prediction (0 = none).
         broaden_kind: "gaussian" or "lorentzian".
         use_flat: whether ``measured`` is the flattened spectrum.
         window: (lo, hi) absolute eV actually compared.
+        grid_origin_ev: the fixed energy the model's grid is relative to when it is not the
+            predicted E0 (FDMNES-trained models: the tabulated edge); "model" placement puts
+            the prediction's zero there. None: at ``e0_predicted_ev``.
     """
 
     energy_ev: np.ndarray
@@ -299,10 +299,11 @@ class ComparisonResult:
     e0_reference: str = "model"
     e0_predicted_ev: float | None = None
     broaden_fwhm_ev: float = 0.0
-    grid_origin_ev: float | None = None
     broaden_kind: str = "gaussian"
     use_flat: bool = True
     window: tuple[float, float] = (0.0, 0.0)
+    # Last, so the fields before it keep their positions.
+    grid_origin_ev: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("energy_ev", "measured", "predicted", "d_measured", "d_predicted"):
@@ -394,9 +395,9 @@ def compare(measured: Any, norm: Any, prediction_spectrum: Spectrum, *, mode: st
         shift_ev=float(shift), e0=float(norm.e0), edge_step=float(norm.edge_step),
         metrics=comparison_metrics(measured_grid, predicted_grid, grid), mode=mode, e0_reference=reference,
         e0_predicted_ev=None if e0_pred is None else float(e0_pred),
-        grid_origin_ev=None if prediction_spectrum.energy_reference == "absolute" else prediction_spectrum.grid_origin_ev,
         broaden_fwhm_ev=float(broaden_fwhm_ev or 0.0), broaden_kind=broaden_kind, use_flat=use_flat,
         window=(float(grid[0]), float(grid[-1])),
+        grid_origin_ev=None if reference == "absolute" else prediction_spectrum.grid_origin_ev,
     )
 
 

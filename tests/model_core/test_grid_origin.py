@@ -16,6 +16,18 @@ from tests.model_core.helpers import CUPRITE_CIF, tiny_checkpoint
 ORIGIN = 7112.0
 
 
+def _fixed_origin_model(tmp_path):
+    """A tiny checkpoint with a fixed grid origin, and a cuprite CIF to predict."""
+    import dataclasses
+
+    path = tmp_path / "fixed.pt"
+    save_checkpoint(dataclasses.replace(load_checkpoint(tiny_checkpoint(tmp_path / "a.pt")),
+                                        grid_origin_ev=ORIGIN), path)
+    cif = tmp_path / "Cu2O.cif"
+    cif.write_text(CUPRITE_CIF)
+    return path, cif
+
+
 def _prediction(origin=None, e0=(7110.1, 7111.4)):
     energy = np.linspace(-10.0, 40.0, 101)
     mu = np.stack([np.tanh(energy / 5.0) + 1.0, 0.5 * np.sin(energy / 7.0) + 1.0])
@@ -68,17 +80,10 @@ def test_checkpoints_keep_the_origin_and_ensembles_refuse_to_mix_origins(tmp_pat
 
 
 def test_the_predictor_carries_the_origin_and_the_shipped_fe_model_has_it(tmp_path):
-    import dataclasses
-
-    from model_core.inference import load_model
+    from model_core.inference import load_model, resolve_model_path
     from model_core.io import read_structure
-    from model_core.inference import resolve_model_path
 
-    path = tmp_path / "fixed.pt"
-    save_checkpoint(dataclasses.replace(load_checkpoint(tiny_checkpoint(tmp_path / "a.pt")),
-                                        grid_origin_ev=ORIGIN), path)
-    cif = tmp_path / "Cu2O.cif"
-    cif.write_text(CUPRITE_CIF)
+    path, cif = _fixed_origin_model(tmp_path)
     prediction = load_model(str(path), device="cpu").predict(read_structure(str(cif)), [0])
     assert prediction.grid_origin_ev == ORIGIN
     assert load_checkpoint(resolve_model_path("fe-k-fdmnes")[1]).grid_origin_ev == ORIGIN
@@ -86,15 +91,9 @@ def test_the_predictor_carries_the_origin_and_the_shipped_fe_model_has_it(tmp_pa
 
 
 def test_predict_cli_puts_a_fixed_origin_model_at_its_origin(tmp_path, capsys):
-    import dataclasses
-
     from model_core.cli.predict import run
 
-    path = tmp_path / "fixed.pt"
-    save_checkpoint(dataclasses.replace(load_checkpoint(tiny_checkpoint(tmp_path / "a.pt")),
-                                        grid_origin_ev=ORIGIN), path)
-    cif = tmp_path / "Cu2O.cif"
-    cif.write_text(CUPRITE_CIF)
+    path, cif = _fixed_origin_model(tmp_path)
 
     def table(*args):
         assert run([str(cif), "--model", str(path), *args]) == 0
