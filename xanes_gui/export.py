@@ -75,6 +75,14 @@ def export_svg(view: QGraphicsView, path: str | Path, title: str = "XANES spectr
     return path
 
 
+def energy_reference_text(reference: str, origin_ev: float | None) -> str:
+    """The ``energy_reference`` header of an exported CSV: absolute, or relative to each
+    site's E0, or to the one fixed energy a model's grid was trained against."""
+    if reference == "absolute":
+        return "E (absolute, eV)"
+    return "E - E0 (eV)" if origin_ev is None else f"E - {origin_ev:.1f} eV (the model grid's fixed origin)"
+
+
 def csv_metadata(prediction: Prediction, *, reference: str, source: str, structure_name: str,
                  device: str = "") -> dict[str, Any]:
     """The '#' header lines of an exported CSV."""
@@ -88,7 +96,7 @@ def csv_metadata(prediction: Prediction, *, reference: str, source: str, structu
         "trained": str(bool(prediction.trained)).lower(),
         "element": prediction.element,
         "edge": prediction.edge,
-        "energy_reference": "E (absolute, eV)" if reference == "absolute" else "E - E0 (eV)",
+        "energy_reference": energy_reference_text(reference, prediction.grid_origin_ev),
         "sites_and_weights": sites,
     }
     if device:
@@ -169,7 +177,7 @@ def export_spectra_csv(state: AppState, curves: Sequence[Curve], path: str | Pat
     else:
         meta = {"program": "xanes-gui",
                 "exported": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "energy_reference": "E (absolute, eV)" if reference == "absolute" else "E - E0 (eV)"}
+                "energy_reference": energy_reference_text(reference, None)}
         if doc is not None:
             meta["structure"] = doc.title
             meta["structure_source"] = doc.structure.source or "(in memory)"

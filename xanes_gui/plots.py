@@ -274,8 +274,13 @@ class SpectraPlots(pg.GraphicsLayoutWidget):
         """The curves currently shown (including hidden ones)."""
         return list(self._curves)
 
-    def set_reference(self, reference: str) -> None:
-        text = "E (eV)" if reference == "absolute" else "E − E0 (eV)"
+    def set_reference(self, reference: str, origin_ev: float | None = None) -> None:
+        """Label the energy axis: absolute, or relative to each site's E0 or (``origin_ev``,
+        a model trained on a fixed-origin grid such as FDMNES's Fe data) to one energy."""
+        if reference == "absolute":
+            text = "E (eV)"
+        else:
+            text = "E − E0 (eV)" if origin_ev is None else f"E − {origin_ev:.0f} (eV)"
         for plot in self.panels:
             plot.setLabel("bottom", text)
 

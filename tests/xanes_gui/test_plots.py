@@ -61,6 +61,26 @@ def test_a_grid_of_fixed_origin_is_drawn_there_with_the_e0_marked_at_the_predict
     np.testing.assert_allclose(curves[2].mu, pred.average)
 
 
+def test_the_edge_axis_names_a_fixed_grid_origin_and_the_csv_header_says_it(qtbot):
+    from dataclasses import replace
+
+    from xanes_gui.export import csv_metadata
+
+    plots = SpectraPlots()
+    qtbot.addWidget(plots)
+    plots.set_reference("edge", 7112.0)
+    assert plots.panels[0].getAxis("bottom").labelText == "E − 7112 (eV)"
+    plots.set_reference("edge")
+    assert plots.panels[0].getAxis("bottom").labelText == "E − E0 (eV)"
+    plots.set_reference("absolute", 7112.0)
+    assert plots.panels[0].getAxis("bottom").labelText == "E (eV)"
+    pred = replace(_prediction(spread=False), e0_ev=np.array([7110.2, 7111.0]), grid_origin_ev=7112.0)
+    meta = csv_metadata(pred, reference="edge", source="x.xyz", structure_name="x")
+    assert meta["energy_reference"].startswith("E - 7112.0 eV")
+    assert csv_metadata(_prediction(spread=False), reference="edge", source="x", structure_name="x")[
+        "energy_reference"] == "E - E0 (eV)"
+
+
 def test_calibrated_band_is_drawn_and_its_level_named(qtbot):
     from model_core.types import Band
     from xanes_gui.plots import UNCALIBRATED_BAND_LABEL
