@@ -244,3 +244,14 @@ def test_fine_tuning_on_a_longer_crop_keeps_the_architecture(config_path):
     plain = train(load_train_config(config_path, ["name=plain", "optim.epochs=1", "graph.r_crop=6.5"]),
                   init=str(first), log=lambda *_: None)
     assert load_checkpoint(plain).graph_config == load_checkpoint(first).graph_config
+
+
+def test_cli_bad_init_is_one_line_and_writes_no_run(config_path, tmp_path, capsys):
+    from trainer.cli.train import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([str(config_path), "--init", str(tmp_path / "nosuch.pt")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nosuch.pt" in err[0]
+    assert not (tmp_path / "runs" / "tiny").exists()

@@ -44,22 +44,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(f"{args.config}: {exc}")
     if not config.data.source or not Path(config.data.source).exists():
         fail(f"{args.config}: data source {config.data.source!r} does not exist")
-    if args.init:
-        from model_core.checkpoint import CheckpointError, load_checkpoint
-        from model_core.inference import ModelLoadError, resolve_model_path
-
-        try:
-            load_checkpoint(resolve_model_path(args.init)[1]).member(args.init_member)
-        except (ModelLoadError, CheckpointError, OSError) as exc:
-            fail(f"{args.init}: {exc}")
-    from trainer.train import train
+    from model_core.checkpoint import CheckpointError
+    from model_core.inference import ModelLoadError
+    from trainer.train import Trainer
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     graph_overrides = [item for item in overrides if item.split("=", 1)[0].strip().startswith("graph.")]
-    best = train(config, resume=args.resume, init=args.init, init_member=args.init_member,
-                 graph_overrides=graph_overrides, log=log)
+    try:  # the Trainer loads --init once; a bad one is a line naming it, not a traceback
+        trainer = Trainer(config, init=args.init, init_member=args.init_member,
+                          graph_overrides=graph_overrides, log=log)
+    except (ModelLoadError, CheckpointError) as exc:
+        fail(f"{args.init}: {exc}" if args.init else str(exc))
+    if args.resume:
+        trainer.resume()
+    best = trainer.run()
     print(best)
 
 
