@@ -4,8 +4,9 @@ A session records structures by path (files are re-read on restore, never
 embedded), each structure's selected atoms, the model choice, the device and
 the view settings; measured spectra by path (with the Athena group, the column
 choice, the normalization parameters and display options), the alignment
-settings, FEFF10 results by their run folders, and the energy calibration of each
-element (sessions without one load as uncalibrated). Restoring reports files that
+settings, FEFF10 results by their run folders, the energy calibration of each
+element (sessions without one load as uncalibrated), and the candidate structures and
+library folder of "Identify" (by path; rankings are recomputed, not stored). Restoring reports files that
 no longer exist instead of failing.
 """
 
@@ -68,6 +69,8 @@ def session_dict(state: AppState) -> dict[str, Any]:
         "alignment": state.measured.align.to_dict(),
         "feff": feff,
         "calibrations": [calibration_to_dict(c) for c in state.interpret.calibrations.values()],
+        "identify": {"candidates": [os.path.abspath(p) for p in state.interpret.candidate_paths],
+                     "library": os.path.abspath(state.interpret.library) if state.interpret.library else ""},
     }
 
 
@@ -133,6 +136,7 @@ class SessionRestorer(QObject):
         state.predictions.set_model_override(str(data.get("model") or ""))
         state.measured.set_align(**vars(AlignSettings.from_dict(data.get("alignment"))))
         state.interpret.restore_calibrations(list(data.get("calibrations") or []))
+        self._restore_identify(data.get("identify") or {})
         entries = list(data.get("structures") or [])
         current = data.get("current")
         to_open = []
@@ -154,6 +158,27 @@ class SessionRestorer(QObject):
             self._structures_loaded()
             return
         state.structures.open_files(to_open)
+
+    def _restore_identify(self, entry: Any) -> None:
+        """Candidate files or folders and the library folder, where they still exist."""
+        state = self._state
+        if not isinstance(entry, dict):
+            return
+        found = []
+        for path in map(str, entry.get("candidates") or []):
+            if os.path.exists(path):
+                found.append(path)
+            else:
+                state.messages.errorMessage.emit(f"Session: {path}: candidate not found")
+                self._failed.append(path)
+        if found:
+            state.interpret.add_candidates(found)
+        library = str(entry.get("library") or "")
+        if library and os.path.isdir(library):
+            state.interpret.set_library(library)
+        elif library:
+            state.messages.errorMessage.emit(f"Session: {library}: library folder not found")
+            self._failed.append(library)
 
     # ---------------------------------------------------------- measured
     def _start_measured(self, entries: list[dict[str, Any]]) -> None:

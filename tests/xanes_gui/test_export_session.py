@@ -140,6 +140,10 @@ def test_session_round_trip(qtbot, window, tmp_path, state):
     state.structures.set_selection(one.id, [0, 2])
     state.structures.set_current(one.id)
     state.view.set_view(energy_reference="absolute", hidden_curves=frozenset({"average"}), supercell=(2, 1, 1))
+    library = tmp_path / "library"
+    library.mkdir()
+    state.interpret.add_candidates([str(paths[1])])
+    state.interpret.set_library(str(library))
     session = window.save_session(tmp_path / "session.json")
     data = json.loads(session.read_text())
     # Documents are listed in the order their background reads finished, so compare as a set.
@@ -160,6 +164,7 @@ def test_session_round_trip(qtbot, window, tmp_path, state):
     assert fresh.view.settings.energy_reference == "absolute"
     assert fresh.view.settings.hidden_curves == frozenset({"average"})
     assert fresh.view.settings.supercell == (2, 1, 1)
+    assert fresh.interpret.candidate_paths == [str(paths[1])] and fresh.interpret.library == str(library)
     fresh.shutdown()
 
 
@@ -168,14 +173,16 @@ def test_session_reports_missing_files(qtbot, window, tmp_path):
     session = tmp_path / "s.json"
     session.write_text(json.dumps({"version": 1, "structures": [
         {"path": good, "selection": [1]}, {"path": str(tmp_path / "gone.cif"), "selection": []}],
-        "current": 0, "model": "", "device": "cpu", "view": {}}))
+        "current": 0, "model": "", "device": "cpu", "view": {},
+        "identify": {"candidates": [good, str(tmp_path / "gone-candidate.cif")], "library": ""}}))
     messages = []
     window.state.messages.errorMessage.connect(messages.append)
     restorer = window.load_session(session)
     with qtbot.waitSignal(restorer.finished, timeout=10000) as blocker:
         pass
-    assert blocker.args[0] == [str(tmp_path / "gone.cif")]
+    assert blocker.args[0] == [str(tmp_path / "gone-candidate.cif"), str(tmp_path / "gone.cif")]
     assert any("gone.cif" in m and "not found" in m for m in messages)
+    assert window.state.interpret.candidate_paths == [good]
     assert [d.structure.name for d in window.state.structures.documents] == ["here"]
 
 
