@@ -257,7 +257,11 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
 
     The members must share the graph's edges, energy grid, E0 head, element, edge,
     normalization and training-mean spectrum (i.e. the same data and split), so their
-    averaged output is a prediction on the same footing as each one's. Their crop radii
+    averaged output is a prediction on the same footing as each one's. Dedicated E0
+    members (:func:`member_roles`) may have been trained on more data: their spectrum is
+    not used, so their training-mean spectrum may differ, and an E0 head standardized
+    over other training sites is rewritten to the first checkpoint's standardization
+    (:func:`restandardize_e0`; the same E0 in eV). Their crop radii
     may differ: the ensemble's graphs take the largest and a member of a smaller crop
     keeps its own (``ModelConfig.r_crop``, :mod:`model_core.nn.crop`). Their architectures
     may differ (width, depth, ablation switches), so members of any preset can be pooled.
@@ -285,7 +289,6 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
             == (first.graph_config.r_max, first.graph_config.max_neighbors),
             "element/edge": (other.element, other.edge) == (first.element, first.edge),
             "normalization": other.normalization.get("mode") == first.normalization.get("mode"),
-            "training-mean spectrum": _same_array(other.train_mean_spectrum, first.train_mean_spectrum),
             "grid origin": other.grid_origin_ev == first.grid_origin_ev,
         }
         bad = [name for name, ok in checks.items() if not ok]
@@ -304,8 +307,18 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         configs_c = [mc if own_crop(mc, c.graph_config) == graph.r_crop
                      else replace(mc, r_crop=own_crop(mc, c.graph_config)) for mc in c.model_configs]
         triples += list(zip(c.state_dicts, configs_c, sources))
-    # Spectrum members first: member 0's readout is the embedding of the domain index.
     spectrum, _ = member_roles([mc for _, mc, _ in triples])
+    start = 0
+    for k, c in enumerate(checkpoints):
+        span = range(start, start + len(c.state_dicts))
+        start = span.stop
+        if any(j in spectrum for j in span) and not _same_array(c.train_mean_spectrum, first.train_mean_spectrum):
+            raise CheckpointError(f"member {k} differs from member 0 in its training-mean spectrum")
+        if _e0_standardization(c) != _e0_standardization(first) and all(map(math.isfinite, _e0_standardization(c))):
+            for j in span:
+                triples[j] = (restandardize_e0(triples[j][0], _e0_standardization(c), _e0_standardization(first)),
+                              *triples[j][1:])
+    # Spectrum members first: member 0's readout is the embedding of the domain index.
     triples = [triples[k] for k in spectrum] + [t for k, t in enumerate(triples) if k not in spectrum]
     members = tuple(sd for sd, _, _ in triples)
     configs = tuple(mc for _, mc, _ in triples)
@@ -319,6 +332,33 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         metrics=dict(metrics or {}), member_state_dicts=members[1:],
         member_model_configs=configs[1:] if any(c != configs[0] for c in configs) else (),
         grid_origin_ev=first.grid_origin_ev)
+
+
+def _e0_standardization(checkpoint: Checkpoint) -> tuple[float, float]:
+    return float(checkpoint.e0_mean_ev), float(checkpoint.e0_std_ev)
+
+
+def restandardize_e0(state_dict: Mapping[str, torch.Tensor], old: tuple[float, float],
+                     new: tuple[float, float]) -> dict[str, torch.Tensor]:
+    """A member's weights with its E0 head giving the same E0 (eV) under another standardization.
+
+    The head ends in a linear layer, which absorbs the affine change: with E0 = z·s + m,
+    z' = (z·s + m − m')/s' = z·(s/s') + (m − m')/s'.
+
+    Args:
+        state_dict: the member's weights.
+        old, new: (mean, standard deviation) of E0 in eV, before and after.
+    """
+    (m, s), (m2, s2) = old, new
+    layers = [k for k in state_dict if k.startswith("e0_head.") and k.endswith(".weight")]
+    out = dict(state_dict)
+    if not layers or not all(map(math.isfinite, (m, s, m2, s2))) or s2 == 0:
+        return out
+    last = max(layers, key=lambda k: int(k.split(".")[-2]))  # e0_head.mlp.<i>.weight
+    bias = last[: -len("weight")] + "bias"
+    out[last] = state_dict[last] * (s / s2)
+    out[bias] = state_dict[bias] * (s / s2) + (m - m2) / s2
+    return out
 
 
 def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:

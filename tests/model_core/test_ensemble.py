@@ -111,6 +111,29 @@ def test_dedicated_e0_members_give_the_e0_and_the_others_the_spectrum(members, t
     assert member_roles([TINY_MODEL]) == ((0,), (0,))
 
 
+def test_an_e0_member_trained_on_more_data_keeps_its_e0_in_ev(members, tmp_path):
+    """Its own E0 standardization is folded into its head; its training mean is not used."""
+    import dataclasses
+
+    e0_config = dataclasses.replace(TINY_MODEL, e0_backprop=True)
+    expert = load_checkpoint(tiny_checkpoint(tmp_path / "e0.pt", seed=7, model_config=e0_config))
+    expert = dataclasses.replace(expert, e0_mean_ev=expert.e0_mean_ev + 0.7, e0_std_ev=expert.e0_std_ev * 1.3,
+                                 train_mean_spectrum=expert.train_mean_spectrum + 0.05)
+    e0_path = save_checkpoint(expert, tmp_path / "e0-more-data.pt")
+    first = load_checkpoint(members[0])
+    ensemble = make_ensemble([first, load_checkpoint(members[1]), load_checkpoint(e0_path)])
+    assert (ensemble.e0_mean_ev, ensemble.e0_std_ev) == (first.e0_mean_ev, first.e0_std_ev)
+    path = save_checkpoint(ensemble, tmp_path / "ens.pt")
+    structure, sites = cuprite(), [0, 1]
+    alone = load_model(str(e0_path), device="cpu").predict(structure, sites)
+    np.testing.assert_allclose(load_model(str(path), device="cpu").predict(structure, sites).e0_ev,
+                               alone.e0_ev, atol=1e-4)
+    # A spectrum member of other training data still cannot join: its mean is the baseline.
+    other = dataclasses.replace(load_checkpoint(members[2]), train_mean_spectrum=first.train_mean_spectrum + 0.05)
+    with pytest.raises(CheckpointError, match="training-mean"):
+        make_ensemble([first, other])
+
+
 def test_one_member_comes_out_as_a_single_model(members, tmp_path):
     loaded = [load_checkpoint(p) for p in members]
     ensemble = make_ensemble(loaded)
