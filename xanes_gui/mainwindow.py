@@ -342,6 +342,9 @@ class MainWindow(QMainWindow):
         reference = "absolute" if absolute_ok and wants_absolute else "edge"
         self.absolute_action.setEnabled(absolute_ok and not measured)
         self.edge_action.setEnabled(not measured)
+        origin = prediction.grid_origin_ev if prediction is not None else None
+        self.edge_action.setText("Energy relative to edge (E − E0)" if origin is None
+                                 else f"Energy relative to the model's edge (E − {origin:.0f} eV)")
         self.absolute_action.setChecked(reference == "absolute")
         self.edge_action.setChecked(reference == "edge")
         target = state.measured.comparison_target()

@@ -135,3 +135,17 @@ def test_aligned_curve_is_marked_where_it_is_drawn_and_labelled_with_the_predict
     plots.set_curves([curve])
     x, _ = plots._e0_marks[curve.label][0].getData()
     assert x[0] == pytest.approx(8978.0)
+
+
+class FixedOriginPredictor(FakePredictor):
+    """A model trained on a grid of one fixed origin (FDMNES Fe data: the tabulated edge)."""
+
+    def predict(self, structure, sites, progress=None):
+        return replace(super().predict(structure, sites, progress), grid_origin_ev=7112.0)
+
+
+@pytest.mark.parametrize("predictor", [FixedOriginPredictor()], ids=["fixed-origin"])
+def test_edge_axis_of_a_fixed_origin_model_names_that_energy(qtbot, window, tmp_path, predictor):
+    open_and_predict(qtbot, window, cu4o_cluster(tmp_path / "a.xyz"), [1])
+    assert window.plots.panels[0].getAxis("bottom").labelText == "E − 7112 (eV)"
+    assert "7112" in window.edge_action.text()
