@@ -169,7 +169,10 @@ class DepthwiseTensorProduct(nn.Module):
             xi = x[:, x0:x0 + mul * d].view(num_edges, 1, mul, d).transpose(2, 3)  # (E, 1, d, u)
             wi = weight[:, w0:w0 + num_p * mul].view(num_edges, num_p, 1, mul)  # (E, P, 1, u)
             xw = (wi * xi).reshape(num_edges, num_p * d, mul)  # (E, P d, u)
-            pieces.append(torch.bmm(t, xw).reshape(num_edges, num_k * mul))  # (E, K u)
+            # A contraction over one term (scalar inputs and l = 0 harmonics: P d = 1) is a
+            # broadcast product, the same numbers without E tiny matrix products.
+            out = t * xw if num_p * d == 1 else torch.bmm(t, xw)  # (E, K, u)
+            pieces.append(out.reshape(num_edges, num_k * mul))  # (E, K u)
         return pieces
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
