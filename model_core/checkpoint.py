@@ -308,16 +308,16 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
                      else replace(mc, r_crop=own_crop(mc, c.graph_config)) for mc in c.model_configs]
         triples += list(zip(c.state_dicts, configs_c, sources))
     spectrum, _ = member_roles([mc for _, mc, _ in triples])
-    start = 0
+    start, target = 0, _e0_standardization(first)
     for k, c in enumerate(checkpoints):
         span = range(start, start + len(c.state_dicts))
         start = span.stop
         if any(j in spectrum for j in span) and not _same_array(c.train_mean_spectrum, first.train_mean_spectrum):
             raise CheckpointError(f"member {k} differs from member 0 in its training-mean spectrum")
-        if _e0_standardization(c) != _e0_standardization(first) and all(map(math.isfinite, _e0_standardization(c))):
+        own = _e0_standardization(c)
+        if own != target and all(map(math.isfinite, own)):
             for j in span:
-                triples[j] = (restandardize_e0(triples[j][0], _e0_standardization(c), _e0_standardization(first)),
-                              *triples[j][1:])
+                triples[j] = (restandardize_e0(triples[j][0], own, target), *triples[j][1:])
     # Spectrum members first: member 0's readout is the embedding of the domain index.
     triples = [triples[k] for k in spectrum] + [t for k, t in enumerate(triples) if k not in spectrum]
     members = tuple(sd for sd, _, _ in triples)

@@ -366,7 +366,7 @@ class MainWindow(QMainWindow):
             energy = overlay.on_axis(reference)
             if energy is not None:
                 curves.append(measured_curve(overlay.label, energy, overlay.mu, overlay.color, "fit"))
-        self.plots.set_reference(reference, prediction.grid_origin_ev if prediction is not None else None)
+        self.plots.set_reference(reference, origin)
         self.plots.set_curves(curves, view.hidden_curves)
         self.curve_list.set_curves([c.label for c in curves], view.hidden_curves, [c.color for c in curves])
         simulated = [c for c in curves if c.kind != "measured" and len(c.energy)]
