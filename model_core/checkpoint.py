@@ -255,12 +255,13 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
                   metrics: Mapping[str, Any] | None = None) -> Checkpoint:
     """One checkpoint whose prediction is the mean of several trained members.
 
-    The members must share the graph's edges, energy grid, E0 head, element, edge,
-    normalization and training-mean spectrum (i.e. the same data and split), so their
-    averaged output is a prediction on the same footing as each one's. Dedicated E0
-    members (:func:`member_roles`) may have been trained on more data: their spectrum is
-    not used, so their training-mean spectrum may differ, and an E0 head standardized
-    over other training sites is rewritten to the first checkpoint's standardization
+    The members must share the graph's edges, energy grid, E0 head, element, edge and
+    normalization, so their averaged output is a prediction on the same footing as each
+    one's. Members may have been trained on more data than the first checkpoint (e.g.
+    with ``data.extra_train_ids``): a member's training-mean spectrum lives in its own
+    weights (``mean_offset``), so its prediction is unchanged, and the ensemble keeps the
+    first checkpoint's training mean as the baseline of eta; an E0 head standardized over
+    other training sites is rewritten to the first checkpoint's standardization
     (:func:`restandardize_e0`; the same E0 in eV). Their crop radii
     may differ: the ensemble's graphs take the largest and a member of a smaller crop
     keeps its own (``ModelConfig.r_crop``, :mod:`model_core.nn.crop`). Their architectures
@@ -309,11 +310,9 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         triples += list(zip(c.state_dicts, configs_c, sources))
     spectrum, _ = member_roles([mc for _, mc, _ in triples])
     start, target = 0, _e0_standardization(first)
-    for k, c in enumerate(checkpoints):
+    for c in checkpoints:
         span = range(start, start + len(c.state_dicts))
         start = span.stop
-        if any(j in spectrum for j in span) and not _same_array(c.train_mean_spectrum, first.train_mean_spectrum):
-            raise CheckpointError(f"member {k} differs from member 0 in its training-mean spectrum")
         own = _e0_standardization(c)
         if own != target and all(map(math.isfinite, own)):
             for j in span:
@@ -359,12 +358,6 @@ def restandardize_e0(state_dict: Mapping[str, torch.Tensor], old: tuple[float, f
     out[last] = state_dict[last] * (s / s2)
     out[bias] = state_dict[bias] * (s / s2) + (m - m2) / s2
     return out
-
-
-def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=0, atol=1e-9))
 
 
 def add_entries(path: str | Path, out: str | Path, entries: Mapping[str, Any]) -> Path:
