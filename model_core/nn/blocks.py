@@ -282,7 +282,7 @@ class InteractionBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, edge_src: torch.Tensor, edge_dst: torch.Tensor,
                 edge_sh: torch.Tensor, edge_radial: torch.Tensor, edge_cutoff: torch.Tensor,
-                inv_degree: torch.Tensor | None = None) -> torch.Tensor:
+                inv_degree: torch.Tensor | None = None, edge_inverse: torch.Tensor | None = None) -> torch.Tensor:
         """Update node features.
 
         Args:
@@ -290,9 +290,11 @@ class InteractionBlock(nn.Module):
             edge_src: (E,) sender index of each edge.
             edge_dst: (E,) receiver index of each edge.
             edge_sh: (E, irreps_sh.dim) spherical harmonics of the edge vectors.
-            edge_radial: (E, R) radial basis (cutoff included).
-            edge_cutoff: (E,) cosine cutoff of the edge lengths.
+            edge_radial: (E, R) radial basis (cutoff included), or (L, R) of the L
+                distinct edge lengths when ``edge_inverse`` is given.
+            edge_cutoff: (E,) cosine cutoff of the edge lengths (or (L,)).
             inv_degree: (N,) ``1 / max(in-degree, 1)`` (computed if not given).
+            edge_inverse: (E,) each edge's index into the distinct lengths, or None.
 
         Returns:
             (N, irreps_out.dim) updated node features.
@@ -300,7 +302,9 @@ class InteractionBlock(nn.Module):
         num_nodes = x.shape[0]
         if inv_degree is None:
             inv_degree = inverse_in_degree(edge_dst, num_nodes, x.dtype)
-        weights = self.radial_mlp(edge_radial) * edge_cutoff.unsqueeze(-1)  # (E, weight_numel)
+        weights = self.radial_mlp(edge_radial) * edge_cutoff.unsqueeze(-1)  # (E or L, weight_numel)
+        if edge_inverse is not None:
+            weights = weights.index_select(0, edge_inverse)  # (E, weight_numel)
         x_src = x.index_select(0, edge_src)  # (E, irreps_in.dim)
         if isinstance(self.tp, DepthwiseTensorProduct):
             # sum each per-edge piece onto its receiver, concatenate on nodes (cheap),

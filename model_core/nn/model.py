@@ -93,22 +93,31 @@ class XANE3(nn.Module):
         with torch.no_grad():
             self.head.offset.copy_(torch.as_tensor(spectrum, dtype=self.head.offset.dtype))
 
-    def edge_features(self, edge_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def edge_features(self, edge_vec: torch.Tensor, distinct_lengths: bool = False
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Spherical harmonics, radial basis and cutoff of the edges.
 
         Args:
             edge_vec: (E, 3) displacement ``pos[target] - pos[source]`` in Å.
+            distinct_lengths: give the radial basis and cutoff of the L distinct edge
+                lengths only, with each edge's index into them. Exact (equal inputs);
+                it saves the blocks' radial MLPs most of their work, since every edge
+                comes with its reverse and a crystal's edges repeat a few lengths.
 
         Returns:
-            ``(sh (E, irreps_sh.dim), radial (E, R), cutoff (E,))``.
+            ``(sh (E, irreps_sh.dim), radial (L, R), cutoff (L,), inverse (E,) or None)``;
+            without ``distinct_lengths`` L = E and ``inverse`` is None.
         """
         lengths = edge_vec.norm(dim=-1)  # (E,)
         if self.irreps_sh.lmax == 0:
             sh = torch.ones_like(lengths).unsqueeze(-1)  # Y_0 = 1 (component normalisation)
         else:
             sh = o3.spherical_harmonics(self.irreps_sh, edge_vec, normalize=True, normalization="component")
+        inverse = None
+        if distinct_lengths:
+            lengths, inverse = torch.unique(lengths, return_inverse=True)  # (L,), (E,)
         radial, cutoff = self.radial(lengths)
-        return sh, radial, cutoff
+        return sh, radial, cutoff, inverse
 
     def forward(self, batch: Any) -> dict[str, torch.Tensor | None]:
         """Predict spectra for a batch of absorber-centred graphs.
@@ -134,7 +143,10 @@ class XANE3(nn.Module):
         edge_src, edge_dst = graph.edge_index[0], graph.edge_index[1]
 
         x = self.embedding(z).to(edge_vec.dtype)  # (N, C)
-        sh, radial, cutoff = self.edge_features(edge_vec)
+        # torch.unique passes no gradient to the lengths: per edge when positions need one
+        # (structure refinement differentiates the spectrum by the coordinates).
+        sh, radial, cutoff, inverse = self.edge_features(
+            edge_vec, distinct_lengths=not (torch.is_grad_enabled() and edge_vec.requires_grad))
         if self.config.aggregation == "mean":
             inv_degree = inverse_in_degree(edge_dst, x.shape[0], x.dtype)  # (N,) 1/in-degree
         else:
@@ -142,7 +154,7 @@ class XANE3(nn.Module):
             inv_degree = torch.full((x.shape[0],), 1.0 / float(self.config.avg_neighbors),
                                     dtype=x.dtype, device=x.device)  # (N,)
         for block in self.blocks:
-            x = block(x, edge_src, edge_dst, sh, radial, cutoff, inv_degree)  # (N, hidden.dim)
+            x = block(x, edge_src, edge_dst, sh, radial, cutoff, inv_degree, inverse)  # (N, hidden.dim)
         readout, attention = self.pooling(x, graph.absorber_mask, node_batch, num_graphs)  # (B, F), (N',)
         mu = self.head(readout)  # (B, G)
         e0 = self.e0_head(readout) if self.e0_head is not None else None  # (B,)

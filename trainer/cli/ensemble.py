@@ -13,8 +13,10 @@ from model_core.cli.common import fail
 
 
 DESCRIPTION = """\
-Join independently trained checkpoints of one data split (and one energy grid and graph
-setting; their architectures may differ) into a deep-ensemble checkpoint: the model then
+Join independently trained checkpoints of one validation split (and one energy grid and
+graph setting; their architectures may differ, and a member may have been trained on more
+sites: the first checkpoint's training mean stays the baseline of eta, so give a member
+of the plain training split first) into a deep-ensemble checkpoint: the model then
 predicts the mean of its members, and their standard deviation comes with every
 prediction as a rough uncertainty. Measure the ensemble with xanes-eval on the members'
 common validation split."""

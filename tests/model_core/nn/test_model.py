@@ -272,3 +272,27 @@ def test_parameter_count(capsys):
     # depthwise default has far fewer radial-MLP weights.
     assert 0.5e6 < full < 2.5e6
     assert 0.1e6 < default < 2.5e6
+
+
+def test_distinct_edge_lengths_give_the_per_edge_result_and_gradients_still_flow(graphs):
+    """The radial MLP runs once per distinct length unless positions need a gradient."""
+    model = make_model()
+    # A simple-cubic cluster: many edges of one length, as in a crystal.
+    grid = torch.stack(torch.meshgrid(*[torch.arange(-1.0, 2.0)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    pos = torch.cat([grid[(grid == 0).all(1)], grid[~(grid == 0).all(1)]]) * 2.0
+    dist = torch.cdist(pos, pos)
+    src, dst = torch.nonzero((dist < 5.0) & (dist > 0), as_tuple=True)
+    from torch_geometric.data import Data
+
+    cubic = Data(z=torch.full((len(pos),), 8), pos=pos, edge_index=torch.stack([src, dst]),
+                 edge_vec=pos[dst] - pos[src], absorber_mask=torch.arange(len(pos)) == 0, num_nodes=len(pos))
+    cubic.z[0] = 29
+    batch = batch_of([*graphs, cubic])
+    _, radial, _, inverse = model.edge_features(batch.edge_vec, distinct_lengths=True)
+    assert radial.shape[0] < batch.edge_vec.shape[0] / 2 and inverse.shape == (batch.edge_vec.shape[0],)
+    fast = run(model, [*graphs, cubic])
+    batch.edge_vec.requires_grad_(True)
+    slow = model(batch)  # a gradient is wanted: per edge
+    assert_outputs_close(fast, {k: (v.detach() if v is not None else None) for k, v in slow.items()})
+    slow["mu"].sum().backward()
+    assert torch.isfinite(batch.edge_vec.grad).all() and batch.edge_vec.grad.abs().sum() > 0
