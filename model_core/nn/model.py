@@ -6,7 +6,8 @@ Pipeline (one absorber-centred graph per spectrum):
    (:mod:`model_core.nn.crop`), so members of different crops share one ensemble.
 1. Embedding: learnable table Z -> C scalars (``Cx0e``).
 2. Edge features: spherical harmonics Y_l(x_ij), l <= l_max, and a radial basis of
-   |x_ij| times a cosine cutoff (shared by all blocks).
+   |x_ij| times a cosine cutoff (shared by all blocks; computed, with each block's
+   radial MLP, once per distinct edge length).
 3. ``num_blocks`` :class:`~model_core.nn.blocks.InteractionBlock`.
 4. :class:`~model_core.nn.pooling.AbsorberPooling`: invariant readout vector.
 5. :class:`~model_core.nn.readout.SpectrumHead` (spectrum) and
