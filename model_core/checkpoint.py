@@ -314,7 +314,7 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         span = range(start, start + len(c.state_dicts))
         start = span.stop
         own = _e0_standardization(c)
-        if own != target and all(map(math.isfinite, own)):
+        if own != target:  # restandardize_e0 leaves weights alone without a finite standardization
             for j in span:
                 triples[j] = (restandardize_e0(triples[j][0], own, target), *triples[j][1:])
     # Spectrum members first: member 0's readout is the embedding of the domain index.

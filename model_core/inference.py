@@ -320,7 +320,8 @@ class XanesPredictor:
             for start in range(0, total, self._batch_size):
                 chunk = unique[start:start + self._batch_size]
                 batch = collate(chunk).to(self._device)
-                every = [model(batch) for model in self._models]
+                shared: dict = {}  # the members' crops and edge lengths, once per radius
+                every = [model(batch, shared=shared) for model in self._models]
                 outs = [every[k] for k in self._spectrum_members]
                 member_mu = torch.stack([out["mu"] for out in outs]).double()  # (K, B, G)
                 spectra.append(member_mu.mean(0).cpu().numpy())

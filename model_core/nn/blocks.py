@@ -107,6 +107,7 @@ class DepthwiseTensorProduct(nn.Module):
         # e3nn position -> raw position, built entry by entry
         perm_raw_to_out: list[int] = []
         self._entries: list[tuple[int, int, int, int, int, int]] = []  # (x_start, mul, d, P, K, w_start)
+        self._unit_coupling: list[bool] = []  # the entry's coupling to Y_0 alone is the number 1
         x_start = w_start = out_start = 0
         for i_in, (mul, ir_in) in enumerate(self.irreps_in):
             paths = [(i_sh, ir_sh, ir_out)
@@ -137,6 +138,7 @@ class DepthwiseTensorProduct(nn.Module):
                 k0 += ir_out.dim
             self.register_buffer(f"cg_{i_in}", cg.reshape(self.irreps_sh.dim, -1).to(torch.get_default_dtype()))
             self._entries.append((x_start, mul, d, len(paths), num_k, w_start))
+            self._unit_coupling.append(cg.numel() == 1 and float(cg.reshape(-1)[0]) == 1.0)
             x_start += mul * d
             w_start += len(paths) * mul
             out_start += num_k * mul
@@ -153,25 +155,37 @@ class DepthwiseTensorProduct(nn.Module):
 
         Args:
             x: (E, irreps_in.dim) sender features of each edge.
-            sh: (E, irreps_sh.dim) spherical harmonics of each edge.
+            sh: (E, irreps_sh.dim) spherical harmonics of each edge, or None when
+                ``irreps_sh`` is ``0e`` alone: Y_0 = 1 on every edge (component normalisation).
             weight: (E, weight_numel) per-edge path weights.
 
         Returns:
             list of (E, K_i * mul_i) tensors (raw layout, see :meth:`to_irreps_layout`).
         """
         num_edges = x.shape[0]
+        if sh is None and self.irreps_sh != o3.Irreps("0e"):
+            raise ValueError(f"sh may be omitted only for irreps_sh 0e, not {self.irreps_sh}")
         pieces = []
         for i, (x0, mul, d, num_p, num_k, w0) in enumerate(self._entries):
             if num_p == 0:
                 continue
             cg = getattr(self, f"cg_{i}")
-            t = (sh @ cg).view(num_edges, num_k, num_p * d)  # (E, K, P d)
             xi = x[:, x0:x0 + mul * d].view(num_edges, 1, mul, d).transpose(2, 3)  # (E, 1, d, u)
             wi = weight[:, w0:w0 + num_p * mul].view(num_edges, num_p, 1, mul)  # (E, P, 1, u)
             xw = (wi * xi).reshape(num_edges, num_p * d, mul)  # (E, P d, u)
-            # A contraction over one term (scalar inputs and l = 0 harmonics: P d = 1) is a
-            # broadcast product, the same numbers without E tiny matrix products.
-            out = t * xw if num_p * d == 1 else torch.bmm(t, xw)  # (E, K, u)
+            if sh is None:
+                # Y_0 = 1: the coupling is the edge-independent Clebsch-Gordan block (scalar
+                # inputs: the number 1, so the message is w * x with no pass over the edges).
+                t = cg.view(1, num_k, num_p * d)  # (1, K, P d)
+                if self._unit_coupling[i]:
+                    out = xw  # (E, 1, u)
+                else:
+                    out = torch.matmul(t, xw)  # (E, K, u)
+            else:
+                t = (sh @ cg).view(num_edges, num_k, num_p * d)  # (E, K, P d)
+                # A contraction over one term (scalar inputs and l = 0 harmonics: P d = 1) is a
+                # broadcast product, the same numbers without E tiny matrix products.
+                out = t * xw if num_p * d == 1 else torch.bmm(t, xw)  # (E, K, u)
             pieces.append(out.reshape(num_edges, num_k * mul))  # (E, K u)
         return pieces
 
@@ -289,7 +303,8 @@ class InteractionBlock(nn.Module):
             x: (N, irreps_in.dim) node features.
             edge_src: (E,) sender index of each edge.
             edge_dst: (E,) receiver index of each edge.
-            edge_sh: (E, irreps_sh.dim) spherical harmonics of the edge vectors.
+            edge_sh: (E, irreps_sh.dim) spherical harmonics of the edge vectors (None for
+                ``irreps_sh`` 0e: Y_0 = 1).
             edge_radial: (E, R) radial basis (cutoff included), or (L, R) of the L
                 distinct edge lengths when ``edge_inverse`` is given.
             edge_cutoff: (E,) cosine cutoff of the edge lengths (or (L,)).
@@ -313,6 +328,8 @@ class InteractionBlock(nn.Module):
             summed = [scatter(p, edge_dst, dim=0, dim_size=num_nodes, reduce="sum") for p in pieces]
             aggregate = self.tp.to_irreps_layout(torch.cat(summed, dim=1))  # (N, irreps_msg.dim)
         else:
+            if edge_sh is None:
+                edge_sh = x_src.new_ones(x_src.shape[0], 1)  # Y_0 = 1
             messages = self.tp(x_src, edge_sh, weights)  # (E, irreps_msg.dim)
             aggregate = scatter(messages, edge_dst, dim=0, dim_size=num_nodes, reduce="sum")
         aggregate = aggregate * inv_degree.unsqueeze(-1)  # mean over incoming edges

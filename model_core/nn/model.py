@@ -94,8 +94,8 @@ class XANE3(nn.Module):
         with torch.no_grad():
             self.head.offset.copy_(torch.as_tensor(spectrum, dtype=self.head.offset.dtype))
 
-    def edge_features(self, edge_vec: torch.Tensor, distinct_lengths: bool = False
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def edge_features(self, edge_vec: torch.Tensor, distinct_lengths: bool = False, shared: dict | None = None
+                      ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Spherical harmonics, radial basis and cutoff of the edges.
 
         Args:
@@ -104,29 +104,36 @@ class XANE3(nn.Module):
                 lengths only, with each edge's index into them. Exact (equal inputs);
                 it saves the blocks' radial MLPs most of their work, since every edge
                 comes with its reverse and a crystal's edges repeat a few lengths.
+            shared: a dict kept for these edges across ensemble members: the lengths (and
+                their distinct values) are computed by the first member only.
 
         Returns:
-            ``(sh (E, irreps_sh.dim), radial (L, R), cutoff (L,), inverse (E,) or None)``;
-            without ``distinct_lengths`` L = E and ``inverse`` is None.
+            ``(sh (E, irreps_sh.dim) or None, radial (L, R), cutoff (L,), inverse (E,) or None)``;
+            ``sh`` is None with ``l_max = 0`` (Y_0 = 1 in component normalisation, which the
+            tensor product uses without an (E, 1) tensor of ones); without
+            ``distinct_lengths`` L = E and ``inverse`` is None.
         """
-        lengths = edge_vec.norm(dim=-1)  # (E,)
-        if self.irreps_sh.lmax == 0:
-            sh = torch.ones_like(lengths).unsqueeze(-1)  # Y_0 = 1 (component normalisation)
-        else:
+        shared = {} if shared is None else shared
+        if "lengths" not in shared:
+            lengths = edge_vec.norm(dim=-1)  # (E,)
+            shared["lengths"] = torch.unique(lengths, return_inverse=True) if distinct_lengths else (lengths, None)
+        lengths, inverse = shared["lengths"]  # (L,), (E,) or None
+        sh = None
+        if self.irreps_sh.lmax > 0:
             sh = o3.spherical_harmonics(self.irreps_sh, edge_vec, normalize=True, normalization="component")
-        inverse = None
-        if distinct_lengths:
-            lengths, inverse = torch.unique(lengths, return_inverse=True)  # (L,), (E,)
         radial, cutoff = self.radial(lengths)
         return sh, radial, cutoff, inverse
 
-    def forward(self, batch: Any) -> dict[str, torch.Tensor | None]:
+    def forward(self, batch: Any, shared: dict | None = None) -> dict[str, torch.Tensor | None]:
         """Predict spectra for a batch of absorber-centred graphs.
 
         Args:
             batch: torch-geometric batch with ``z`` (N,), ``edge_index`` (2, E)
                 (source, target), ``edge_vec`` (E, 3) (or ``pos`` (N, 3) to derive it),
                 ``absorber_mask`` (N,), ``batch`` (N,) and ``num_graphs``.
+            shared: an empty dict passed to every member of an ensemble for one batch: the
+                crop and the distinct edge lengths, which depend only on the batch and the
+                crop radius, are then computed once per radius instead of once per member.
 
         Returns:
             ``{"mu": (B, G), "e0": (B,) or None, "attention": (N,), "readout": (B, F)}``.
@@ -138,16 +145,22 @@ class XANE3(nn.Module):
         if node_batch is None:
             node_batch = torch.zeros_like(batch.z)
         num_graphs = int(getattr(batch, "num_graphs", 1) or 1)
-        graph = crop_graph(getattr(batch, "pos", None), batch.z, batch.edge_index, edge_vec, batch.absorber_mask,
-                           node_batch, float(self.config.r_crop))
+        r_crop = float(self.config.r_crop)
+        shared = {} if shared is None else shared
+        graph = shared.get(("crop", r_crop))
+        if graph is None:
+            graph = shared[("crop", r_crop)] = crop_graph(
+                getattr(batch, "pos", None), batch.z, batch.edge_index, edge_vec, batch.absorber_mask,
+                node_batch, r_crop)
         z, edge_vec, node_batch = graph.z, graph.edge_vec, graph.node_batch
         edge_src, edge_dst = graph.edge_index[0], graph.edge_index[1]
 
         x = self.embedding(z).to(edge_vec.dtype)  # (N, C)
         # torch.unique passes no gradient to the lengths: per edge when positions need one
         # (structure refinement differentiates the spectrum by the coordinates).
+        distinct = not (torch.is_grad_enabled() and edge_vec.requires_grad)
         sh, radial, cutoff, inverse = self.edge_features(
-            edge_vec, distinct_lengths=not (torch.is_grad_enabled() and edge_vec.requires_grad))
+            edge_vec, distinct_lengths=distinct, shared=shared.setdefault(("lengths", r_crop, distinct), {}))
         if self.config.aggregation == "mean":
             inv_degree = inverse_in_degree(edge_dst, x.shape[0], x.dtype)  # (N,) 1/in-degree
         else:

@@ -155,7 +155,8 @@ def site_attribution(predictor, structure: Structure, site: int,
     with torch.inference_mode():
         for start in range(0, len(graphs), batch_size):
             batch = collate(graphs[start:start + batch_size]).to(predictor.device)
-            outs = [model(batch) for model in predictor.models]
+            shared: dict = {}  # the members' crops and edge lengths, once per radius
+            outs = [model(batch, shared=shared) for model in predictor.models]
             spectra.append(torch.stack([o["mu"] for o in outs]).double().mean(0).cpu().numpy())
             if attention is None:
                 weights = torch.stack([o["attention"] for o in outs]).double().mean(0).cpu().numpy()

@@ -95,6 +95,17 @@ def test_depthwise_tensor_product_matches_e3nn(irreps_in):
     torch.testing.assert_close(tp.to_irreps_layout(tp(x, sh, w)), ref(x, sh, w))
 
 
+@pytest.mark.parametrize("irreps_in", ["5x0e", "6x0e+4x1o+3x2e"])
+def test_depthwise_tensor_product_without_harmonics_is_y0_equal_one(irreps_in):
+    """sh=None (l_max 0: Y_0 = 1 on every edge) gives the product with a column of ones."""
+    irreps_in = o3.Irreps(irreps_in)
+    tp = DepthwiseTensorProduct(irreps_in, "0e", irreps_in)
+    x, w = torch.randn(30, irreps_in.dim), torch.randn(30, tp.weight_numel)
+    torch.testing.assert_close(tp(x, None, w), tp(x, torch.ones(30, 1), w))
+    with pytest.raises(ValueError, match="0e"):
+        DepthwiseTensorProduct(irreps_in, SH, HIDDEN)(x, None, torch.randn(30, 1))
+
+
 # --- interaction block ----------------------------------------------------
 
 def _block_inputs(irreps_in: o3.Irreps, seed: int = 3):

@@ -296,3 +296,17 @@ def test_distinct_edge_lengths_give_the_per_edge_result_and_gradients_still_flow
     assert_outputs_close(fast, {k: (v.detach() if v is not None else None) for k, v in slow.items()})
     slow["mu"].sum().backward()
     assert torch.isfinite(batch.edge_vec.grad).all() and batch.edge_vec.grad.abs().sum() > 0
+
+
+def test_members_sharing_one_batch_compute_each_crop_once_and_predict_the_same(graphs):
+    """An ensemble passes one dict to all members: one crop and one set of lengths per radius."""
+    members = [make_model(dataclasses.replace(TINY, r_crop=r), seed=k)
+               for k, r in enumerate([0.0, 3.0, 3.0])]
+    batch = batch_of(list(graphs))
+    shared: dict = {}
+    with torch.no_grad():
+        together = [m(batch, shared=shared) for m in members]
+        alone = [m(batch) for m in members]
+    for a, b in zip(together, alone):
+        assert_outputs_close(a, b)
+    assert sorted(k[1] for k in shared if k[0] == "crop") == [0.0, 3.0]
