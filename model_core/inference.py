@@ -160,6 +160,9 @@ class XanesPredictor:
         self._batch_size = int(batch_size)
         dev, dev_name = resolve_device(device)
         self._device = torch.device(dev)
+        from model_core.allocator import keep_freed_memory
+
+        keep_freed_memory()  # per-edge tensors reuse warm heap pages (see model_core.allocator)
         models = []
         for state_dict, config in zip(checkpoint.state_dicts, checkpoint.model_configs):
             model = XANE3(config)
