@@ -126,6 +126,9 @@ class Trainer:
         self.log: Logger = log if self.rank == 0 else (lambda *_: None)
         if config.optim.num_threads:
             torch.set_num_threads(config.optim.num_threads)
+        from model_core.allocator import keep_freed_memory
+
+        keep_freed_memory()  # tensors reuse warm heap pages (model_core/allocator.py)
         self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
         self.init = init
 
