@@ -108,6 +108,7 @@ class DepthwiseTensorProduct(nn.Module):
         perm_raw_to_out: list[int] = []
         self._entries: list[tuple[int, int, int, int, int, int]] = []  # (x_start, mul, d, P, K, w_start)
         self._unit_coupling: list[bool] = []  # the entry's coupling to Y_0 alone is the number 1
+        self._scalar_sh = self.irreps_sh == o3.Irreps("0e")  # sh may then be omitted (Y_0 = 1)
         x_start = w_start = out_start = 0
         for i_in, (mul, ir_in) in enumerate(self.irreps_in):
             paths = [(i_sh, ir_sh, ir_out)
@@ -163,7 +164,7 @@ class DepthwiseTensorProduct(nn.Module):
             list of (E, K_i * mul_i) tensors (raw layout, see :meth:`to_irreps_layout`).
         """
         num_edges = x.shape[0]
-        if sh is None and self.irreps_sh != o3.Irreps("0e"):
+        if sh is None and not self._scalar_sh:
             raise ValueError(f"sh may be omitted only for irreps_sh 0e, not {self.irreps_sh}")
         pieces = []
         for i, (x0, mul, d, num_p, num_k, w0) in enumerate(self._entries):
@@ -176,11 +177,10 @@ class DepthwiseTensorProduct(nn.Module):
             if sh is None:
                 # Y_0 = 1: the coupling is the edge-independent Clebsch-Gordan block (scalar
                 # inputs: the number 1, so the message is w * x with no pass over the edges).
-                t = cg.view(1, num_k, num_p * d)  # (1, K, P d)
                 if self._unit_coupling[i]:
                     out = xw  # (E, 1, u)
                 else:
-                    out = torch.matmul(t, xw)  # (E, K, u)
+                    out = torch.matmul(cg.view(1, num_k, num_p * d), xw)  # (1, K, P d) @ (E, P d, u)
             else:
                 t = (sh @ cg).view(num_edges, num_k, num_p * d)  # (E, K, P d)
                 # A contraction over one term (scalar inputs and l = 0 harmonics: P d = 1) is a
