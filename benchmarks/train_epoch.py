@@ -4,6 +4,7 @@ Times forward + backward + optimizer steps over a sample of training batches and
 extrapolates to the full split (3,340 sites), so the benchmark takes a minute or two.
 
     python benchmarks/train_epoch.py [--presets cpu paper] [--batches 20] [--threads N]
+                                     [--set model.l_max=1 --set graph.r_crop=7.0 ...]
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="batches timed per preset")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--data", help="Cu dataset (default: the preset's source)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, as for xanes-train (repeatable)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -36,7 +39,7 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     for preset in args.presets:
-        overrides = [f"data.source={args.data}"] if args.data else []
+        overrides = ([f"data.source={args.data}"] if args.data else []) + args.overrides
         config = load_train_config(REPO / "configs" / f"cu-k-feff-{preset}.yaml", overrides)
         train_split, *_ = load_splits(config, log=lambda *_: None)
         torch.manual_seed(0)
