@@ -223,14 +223,14 @@ def _assemble(structure: Structure, site: int, atoms: np.ndarray, image: np.ndar
     mask = np.zeros(len(atom_index), dtype=bool)
     mask[0] = True
 
-    edge_index = _radius_edges(positions, config.r_max)
+    edge_index = radius_edges(positions, config.r_max)
     edge_vectors = positions[edge_index[1]] - positions[edge_index[0]]
     return AbsorberGraph(atomic_numbers=z, positions=positions, edge_index=edge_index,
                          edge_vectors=edge_vectors, absorber_mask=mask, atom_index=atom_index,
                          image=images, site_index=int(site))
 
 
-def _radius_edges(positions: np.ndarray, r_max: float) -> np.ndarray:
+def radius_edges(positions: np.ndarray, r_max: float) -> np.ndarray:
     """(2, e) int64 ordered pairs (i != j) closer than ``r_max`` (+ tolerance), sorted by (source, target)."""
     n = len(positions)
     if n < 2:

@@ -13,7 +13,7 @@ from model_core.config import (ConfigError, GraphConfig, ModelConfig, apply_over
 from model_core.spectra.normalize import TargetMode
 
 #: Names of the learning-rate schedules (see :class:`OptimConfig`).
-Schedule = Literal["plateau", "cosine"]
+Schedule = Literal["plateau", "cosine", "cosine_time"]
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 SelectOn = Literal["median_mse", "e0_mae_ev"]
 
@@ -87,7 +87,10 @@ class OptimConfig:
         schedule: "plateau" (ReduceLROnPlateau on the validation MSE: ``lr_factor``,
             ``lr_patience``, ``min_lr``) or "cosine" (from ``lr`` down to ``min_lr`` over
             ``epochs`` epochs, whatever validation does: for a fixed budget, where a
-            plateau schedule may not have lowered the rate before the budget ends).
+            plateau schedule may not have lowered the rate before the budget ends) or
+            "cosine_time" (the same curve over ``time_limit_min`` of training instead of
+            over epochs: for a wall-clock budget on a machine whose epoch time is not
+            known beforehand, such as a GPU lent for minutes).
         time_limit_min: stop (checkpointed, resumable) after this many minutes; 0 = none.
         num_threads: torch intra-op threads (0 = torch's default).
         ema_decay: keep an exponential moving average of the weights with this decay per
@@ -157,6 +160,8 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     r_max_given = (isinstance(model_section, dict) and "r_max" in model_section) or any(
         item.split("=", 1)[0].strip() == "model.r_max" for item in overrides or ())
     config = replace(config, model=resolve_model_cutoff(config.model, config.graph, r_max_given))
+    if config.optim.schedule == "cosine_time" and config.optim.time_limit_min <= 0:
+        raise ConfigError("optim.schedule: 'cosine_time' needs optim.time_limit_min > 0")
     if config.optim.select_on == "e0_mae_ev" and not config.model.e0_head:
         raise ConfigError("optim.select_on: 'e0_mae_ev' needs the E0 head (model.e0_head: true)")
     source = config.data.source

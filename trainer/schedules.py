@@ -9,8 +9,31 @@ import torch
 from trainer.config import OptimConfig
 
 
+class TimeCosine:
+    """Cosine from each group's initial rate down to ``min_lr`` over ``limit_s`` seconds of
+    training, set after each epoch from the elapsed time (resumed runs count their earlier
+    time, so the curve continues where it stopped)."""
+
+    def __init__(self, optimizer, limit_s: float, min_lr: float) -> None:
+        self.optimizer, self.limit_s, self.min_lr = optimizer, float(limit_s), float(min_lr)
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+
+    def step(self, elapsed_s: float) -> None:
+        fraction = min(max(elapsed_s / self.limit_s, 0.0), 1.0)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = self.min_lr + (base - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+
+    def state_dict(self) -> dict:
+        return {"base_lrs": list(self.base_lrs), "limit_s": self.limit_s, "min_lr": self.min_lr}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base_lrs = [float(v) for v in state["base_lrs"]]
+
+
 def make_scheduler(optimizer, optim: OptimConfig):
     """The learning-rate schedule named by ``optim.schedule`` (stepped once per epoch)."""
+    if optim.schedule == "cosine_time":
+        return TimeCosine(optimizer, optim.time_limit_min * 60.0, optim.min_lr)
     if optim.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=optim.lr_factor, patience=optim.lr_patience, min_lr=optim.min_lr)
@@ -20,13 +43,23 @@ def make_scheduler(optimizer, optim: OptimConfig):
         optimizer, T_max=max(optim.epochs - 1, 1), eta_min=optim.min_lr)
 
 
-def step_scheduler(scheduler, val_mse: float, distributed: bool) -> None:
-    """Advance the schedule by one epoch on every process.
+def step_scheduler(scheduler, val_mse: float, distributed: bool, elapsed_s: float = 0.0) -> None:
+    """Advance the schedule by one epoch on every process (``elapsed_s``: the run's training
+    time so far, which the time-based cosine follows).
 
     The plateau schedule needs the validation MSE, which only rank 0 computes: it is
     broadcast so that all processes lower their rate together (DistributedDataParallel
     averages gradients but each process steps its own optimizer).
     """
+    if isinstance(scheduler, TimeCosine):
+        if distributed:  # rank 0's clock, so that every process sets the same rate
+            import torch.distributed as dist
+
+            value = torch.tensor([elapsed_s], dtype=torch.float64)
+            dist.broadcast(value, src=0)
+            elapsed_s = float(value.item())
+        scheduler.step(elapsed_s)
+        return
     if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         scheduler.step()
         return

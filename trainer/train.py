@@ -367,8 +367,8 @@ class Trainer:
                          f"eta {metrics['eta']:.2f}"
                          + (f"  E0 {metrics['e0_mae_ev']:.3f} eV" if "e0_mae_ev" in metrics else "")
                          + f"  lr {record['lr']:.1e}")
-            step_scheduler(self.scheduler, val_mse, self.distributed)
             elapsed = self.elapsed_before + time.monotonic() - t_start
+            step_scheduler(self.scheduler, val_mse, self.distributed, elapsed)
             if self.rank == 0:
                 with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(record) + "\n")

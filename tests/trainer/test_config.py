@@ -37,7 +37,7 @@ def _write(tmp_path, data) -> Path:
 
 
 @pytest.mark.parametrize("data, overrides, message", [
-    ({"optim": {"schedule": "cosin"}}, [], r"^optim\.schedule: 'cosin' is not one of 'plateau', 'cosine'$"),
+    ({"optim": {"schedule": "cosin"}}, [], r"^optim\.schedule: 'cosin' is not one of 'plateau', 'cosine', 'cosine_time'$"),
     ({}, ["optim.schedule=linear"], r"^optim\.schedule: 'linear' is not one of"),
     ({"data": {"normalization": "edgestep"}}, [], r"^data\.normalization: 'edgestep' is not one of 'none', 'feff'"),
     ({"model": {"pooling": "max"}}, [], r"^model\.pooling: 'max' is not one of 'attention', 'mean'$"),
@@ -76,4 +76,4 @@ def test_train_cli_refuses_a_bad_name_in_one_line(tmp_path, capsys):
         main([str(path), "--set", "optim.schedule=cosin"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("optim.schedule: 'cosin' is not one of 'plateau', 'cosine'") and "\n" not in err
+    assert err.endswith("optim.schedule: 'cosin' is not one of 'plateau', 'cosine', 'cosine_time'") and "\n" not in err

@@ -255,3 +255,32 @@ def test_cli_bad_init_is_one_line_and_writes_no_run(config_path, tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nosuch.pt" in err[0]
     assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_time_cosine_follows_the_elapsed_fraction_of_the_limit():
+    import torch
+
+    from trainer.config import OptimConfig
+    from trainer.schedules import TimeCosine, make_scheduler, step_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    scheduler = make_scheduler(optimizer, OptimConfig(lr=1e-3, schedule="cosine_time", time_limit_min=10,
+                                                      min_lr=1e-5))
+    assert isinstance(scheduler, TimeCosine)
+    rates = []
+    for elapsed_s in (0.0, 300.0, 600.0, 900.0):  # start, half way, the limit, past it
+        step_scheduler(scheduler, float("nan"), False, elapsed_s)
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert rates == pytest.approx([1e-3, 0.5 * (1e-3 + 1e-5), 1e-5, 1e-5])
+    restored = TimeCosine(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=5e-4), 600.0, 1e-5)
+    restored.load_state_dict(scheduler.state_dict())  # a resumed run keeps the first start's rate
+    assert restored.base_lrs == [1e-3]
+
+
+def test_time_cosine_needs_a_time_limit(config_path):
+    from model_core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="time_limit_min"):
+        load_train_config(config_path, ["optim.schedule=cosine_time"])
+    config = load_train_config(config_path, ["optim.schedule=cosine_time", "optim.time_limit_min=30"])
+    assert config.optim.schedule == "cosine_time"
