@@ -16,9 +16,10 @@ import pytest
 import torch
 
 from model_core.cli.invert import main
-from model_core.inverse.api import invert, load_inverse
+from model_core.inverse.api import cluster_structure, invert, load_inverse
 from model_core.inverse.clusters import ClusterSet
 from model_core.inverse.refined import refine_cluster
+from model_core.inverse.roundtrip import predict_clusters
 from tests.model_core.inverse.helpers import GRID_EV, TETRAHEDRAL, planted_clusters, planted_spectrum, write_bundle
 from tests.model_core.inverse.test_parts import _write_xmu
 
@@ -55,7 +56,10 @@ def model(bundle):
 
 
 def test_refined_candidates_join_the_ranking_and_fit_no_worse(model):
-    mu = planted_spectrum(1)
+    # The forward model's own spectrum of the best retrieved cluster with its first shell 4%
+    # longer: a target the radial refinement can reach whatever the shipped weights are.
+    first = invert(planted_spectrum(1), "Cu", 0, n_retrieval=1, n_refine=0, model=model)[0]
+    mu = predict_clusters(model.forward, [cluster_structure(first.atomic_numbers, 1.04 * first.positions_a)])[0]
     plain = invert(mu, "Cu", 0, n_retrieval=2, n_refine=0, model=model)
     candidates = invert(mu, "Cu", 0, n_retrieval=2, n_refine=1, model=model)
     assert [c.method for c in plain] == ["retrieval", "retrieval"]
@@ -64,14 +68,14 @@ def test_refined_candidates_join_the_ranking_and_fit_no_worse(model):
     (new,) = refined
     start = plain[0]
     assert new.refined_from == "retrieval" and new.source_id == start.source_id
-    assert np.isfinite(new.roundtrip_mse) and new.roundtrip_mse <= start.roundtrip_mse * (1 + ROUNDTRIP_RTOL)
+    assert np.isfinite(new.roundtrip_mse) and new.roundtrip_mse < start.roundtrip_mse
     # The shells moved radially: same atoms, same directions, another first-shell distance.
     np.testing.assert_array_equal(new.atomic_numbers, start.atomic_numbers)
     np.testing.assert_array_equal(new.positions_a[0], 0.0)
     unit = lambda p: p[1:] / np.linalg.norm(p[1:], axis=1, keepdims=True)  # noqa: E731
     np.testing.assert_allclose(unit(new.positions_a), unit(start.positions_a), atol=1e-5)
     assert new.first_shell_distance_a != pytest.approx(start.first_shell_distance_a, abs=1e-4)
-    assert new.coordination_number == 4 and dict(new.neighbours) == {"O": 4}
+    assert new.coordination_number == start.coordination_number and dict(new.neighbours) == dict(start.neighbours)
     # The round trip is the same as every other candidate's: the ranking is one sorted list,
     # and the candidates that were there before are unchanged.
     assert [c.roundtrip_mse for c in candidates] == sorted(c.roundtrip_mse for c in candidates)
