@@ -2,12 +2,15 @@
 # GPU sweep for a lent device machine: the GPU epoch benchmark, then
 # five trainings side by side on one GPU (16 CPU cores: 2 threads each).
 #
-# Prepare here (the raw archives stay behind; the prepared datasets travel, compressed):
-#   python -c "import numpy as np,sys; [np.savez_compressed(d, **dict(np.load(s))) for s, d in
-#              zip(sys.argv[1::2], sys.argv[2::2])]" cache/fe-k-fdmnes-*.npz .gpu/fe.npz cache/cu-k-feff-*.npz .gpu/cu.npz
-# (the cache files appear after one xanes-train run of each *-cpu.yaml), add /.gpu/ to .git/info/exclude,
+# Prepare here (the raw archives stay behind; the prepared datasets travel without their edge
+# lists, which are rebuilt there: with the ~55 MB tracked tree, whole compressed caches no
+# longer fit in the 64 MiB a call carries):
+#   python tools/pack_dataset.py pack cache/fe-k-fdmnes-KEY.npz .gpu/fe-noedges.npz
+#   python tools/pack_dataset.py pack cache/cu-k-feff-KEY.npz .gpu/cu-noedges.npz
+# (the cache files appear after one xanes-train run of each *-cpu.yaml; the Cu presets here
+# crop at 6 Å, so pack a 6 Å preparation), add /.gpu/ to .git/info/exclude,
 # then run `bash tools/gpu_sweep.sh 6.5 15` on the device with carry [".gpu"]; results come back as
-# one .tgz per run under $OUT.
+# one .tgz per run under $OUT. (tools/gpu_train.sh runs a plan of your own instead.)
 # Usage: bash tools/gpu_sweep.sh TIME_LIMIT_MIN BENCH_BATCHES   (D=folder of fe.npz and cu.npz, default .gpu)
 set -u
 D=${D:-.gpu}
@@ -15,6 +18,9 @@ TL=${1:-6.5}; NB=${2:-15}
 PY=${PY:-python3}
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" runs
+for k in fe cu; do  # packed datasets: rebuild the edges first (tools/pack_dataset.py)
+  [ -f "$D/$k-noedges.npz" ] && [ ! -f "$D/$k.npz" ] && $PY tools/pack_dataset.py unpack "$D/$k-noedges.npz" "$D/$k.npz"
+done
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>&1 | head -2
 $PY -c "import torch, e3nn, torch_geometric; print('torch', torch.__version__, 'e3nn', e3nn.__version__, 'pyg', torch_geometric.__version__, 'cuda', torch.cuda.is_available())"
 timeout 150 $PY benchmarks/train_epoch.py --presets cpu paper gpu --data $D/cu.npz --batches "$NB" --threads 2 2>&1 | grep -v -i warn | tee "$OUT/train_epoch.txt"

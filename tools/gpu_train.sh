@@ -11,6 +11,9 @@
 #         here:  python tools/pack_dataset.py pack CACHE.npz .gpu/cu-noedges.npz  (/.gpu/ in .git/info/exclude)
 #         there: python3 tools/pack_dataset.py unpack .gpu/cu-noedges.npz /tmp/cu.npz && bash tools/gpu_train.sh ...
 #       One 7 A preparation serves 6 A members too: `--set graph.r_crop=7.0 --set model.r_crop=6.0`.
+#       The tracked tree is ~55 MB (the shipped checkpoints); a packed Cu dataset (~12 MB) just fits.
+# KEEP_STATE=1 also brings back each run's train_state.pt (~8 MB each; at most 64 MB come back),
+# so that a later session can continue it: xanes-train CONFIG --resume --set optim.time_limit_min=M.
 # Each run is killed RUN_SLACK_S (default 90) seconds past the limit, so that what it saved
 # still comes back inside the device call's own limit.
 # Usage: bash tools/gpu_train.sh PLAN TIME_LIMIT_MIN DATA
@@ -37,6 +40,7 @@ wait
 for name in "${names[@]}"; do
   { echo "== $name"; grep -v -i "warn" "runs/$name.log" | grep -E "model:|split|epoch|done|rror" | tail -8; } >> "$SUMMARY"
   tar -czf "$OUT/$name.tgz" -C runs "$name.log" "$name/best.pt" "$name/metrics.jsonl" "$name/config.yaml" \
-      "$name/val_ids.txt" "$name/train_ids.txt" "$name/report_metrics.json" 2>/dev/null
+      "$name/val_ids.txt" "$name/train_ids.txt" "$name/report_metrics.json" \
+      $([ "${KEEP_STATE:-0}" = 1 ] && echo "$name/train_state.pt") 2>/dev/null
 done
 cat "$SUMMARY"; ls -la "$OUT"
