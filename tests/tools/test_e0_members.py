@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.tools import load_tool
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("e0_members", REPO_ROOT / "tools" / "e0_members.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("e0_members")
 
 
 def test_candidates_join_best_first_and_the_weakest_leaves(tool):
