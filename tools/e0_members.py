@@ -54,9 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"mean of all   {np.mean(np.abs(err.mean(0))):.4f} eV (RMS {np.sqrt(np.mean(err.mean(0) ** 2)):.4f})")
     print(f"median of all {np.mean(np.abs(np.median(err, 0))):.4f} eV")
     if len(err) > 1:
-        corr = np.corrcoef(err)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a member with constant errors has none
+            corr = np.corrcoef(err)
         off = corr[~np.eye(len(err), dtype=bool)]
-        print(f"error correlation between members: {off.min():.2f}-{off.max():.2f} (mean {off.mean():.2f})")
+        off = off[np.isfinite(off)]
+        if off.size:
+            print(f"error correlation between members: {off.min():.2f}-{off.max():.2f} (mean {off.mean():.2f})")
+        else:
+            print("error correlation between members: undefined (constant errors)")
     chosen: list[int] = []
     while len(chosen) < len(err):
         best = min((k for k in range(len(err)) if k not in chosen),
