@@ -47,7 +47,13 @@ def main(argv: list[str]) -> int:
         arrays.pop("edge_index", None)
         np.savez_compressed(argv[2], **arrays)
         return 0
-    edges, offsets = rebuild_edges(arrays)
+    try:
+        edges, offsets = rebuild_edges(arrays)
+        if mode == "check" and "edge_index" not in arrays:
+            raise ValueError("no edge lists to check (a packed file?)")
+    except (KeyError, ValueError) as exc:
+        print(f"{src}: cannot rebuild edges ({exc})", file=sys.stderr)
+        return 1
     if mode == "check":
         same = np.array_equal(edges, arrays["edge_index"]) and np.array_equal(offsets, arrays["edge_offsets"])
         print(f"{src}: rebuilt edges {'identical' if same else 'DIFFER'}")

@@ -43,6 +43,17 @@ def make_scheduler(optimizer, optim: OptimConfig):
         optimizer, T_max=max(optim.epochs - 1, 1), eta_min=optim.min_lr)
 
 
+def _from_rank0(value: float, distributed: bool) -> float:
+    """``value`` as rank 0 has it, on every process (itself when not distributed)."""
+    if not distributed:
+        return value
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], dtype=torch.float64)
+    dist.broadcast(tensor, src=0)
+    return float(tensor.item())
+
+
 def step_scheduler(scheduler, val_mse: float, distributed: bool, elapsed_s: float = 0.0) -> None:
     """Advance the schedule by one epoch on every process (``elapsed_s``: the run's training
     time so far, which the time-based cosine follows).
@@ -52,23 +63,13 @@ def step_scheduler(scheduler, val_mse: float, distributed: bool, elapsed_s: floa
     averages gradients but each process steps its own optimizer).
     """
     if isinstance(scheduler, TimeCosine):
-        if distributed:  # rank 0's clock, so that every process sets the same rate
-            import torch.distributed as dist
-
-            value = torch.tensor([elapsed_s], dtype=torch.float64)
-            dist.broadcast(value, src=0)
-            elapsed_s = float(value.item())
-        scheduler.step(elapsed_s)
+        # rank 0's clock, so that every process sets the same rate
+        scheduler.step(_from_rank0(elapsed_s, distributed))
         return
     if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         scheduler.step()
         return
-    if distributed:
-        import torch.distributed as dist
-
-        value = torch.tensor([val_mse], dtype=torch.float64)
-        dist.broadcast(value, src=0)
-        val_mse = float(value.item())
+    val_mse = _from_rank0(val_mse, distributed)
     if math.isfinite(val_mse):
         scheduler.step(val_mse)
 

@@ -319,12 +319,12 @@ def invert(spectrum: GridSpectrum | np.ndarray, element: str, n_samples: int = 1
                                               check=lambda: report(done, total))))
             done += 1
             report(done, total)
-        starts = [c for c, pos in refined if pos is not None]
-        proposals = [("refined", c.atomic_numbers, pos, c.source_id, c.method) for c, pos in refined if pos is not None]
-        if proposals:
+        moved = [(c, pos) for c, pos in refined if pos is not None]
+        if moved:
+            proposals = [("refined", c.atomic_numbers, pos, c.source_id, c.method) for c, pos in moved]
             # A refinement that ends no closer than its start (the optimizer stops where its own
             # objective stalls; the round trip refits scale and shift) adds a near-duplicate: drop it.
-            better = [new for new, start in zip(_score(model, mu, proposals), starts)
+            better = [new for new, (start, _pos) in zip(_score(model, mu, proposals), moved)
                       if new.roundtrip_mse < start.roundtrip_mse]
             candidates = sorted(candidates + better, key=lambda c: c.roundtrip_mse)
         report(total, total)

@@ -46,6 +46,11 @@ def test_bad_input_is_one_line(tool, tmp_path, capsys):
     assert tool.main(["check", str(tmp_path / "junk.npz")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(str(tmp_path / "junk.npz")) and "\n" not in err
+    _dataset(tool, tmp_path / "full.npz")
+    assert tool.main(["pack", str(tmp_path / "full.npz"), str(tmp_path / "small.npz")]) == 0
+    assert tool.main(["check", str(tmp_path / "small.npz")]) == 1  # nothing to compare with
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(str(tmp_path / "small.npz")) and "\n" not in err
     _dataset(tool, tmp_path / "capped.npz", max_neighbors=4)
     with pytest.raises(ValueError, match="max_neighbors"):
         tool.rebuild_edges(dict(np.load(tmp_path / "capped.npz")))
