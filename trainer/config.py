@@ -77,6 +77,13 @@ class LossConfig:
     ramp_start_epoch: int = 20
     ramp_epochs: int = 15
     lambda_e0: float = 0.01
+    #: Scale c of a robust per-spectrum loss, c·log(1 + s/c) of each spectrum's MSE +
+    #: derivative terms s (0 = their plain mean, the paper's objective).
+    robust_scale: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.robust_scale >= 0.0:
+            raise ConfigError(f"loss.robust_scale: {self.robust_scale!r} must be >= 0")
 
 
 @dataclass(frozen=True)

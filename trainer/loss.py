@@ -45,11 +45,21 @@ def composite_loss(pred_mu: torch.Tensor, true_mu: torch.Tensor, step_ev: float,
         config: weights.
         pred_e0, true_e0: (B,) standardized E0 (NaN targets are ignored).
     """
-    mse = torch.mean((pred_mu - true_mu) ** 2)
+    # (B,) per-spectrum terms: the plain objective is their mean over the batch.
+    mse_i = torch.mean((pred_mu - true_mu) ** 2, dim=1)
     ramp = derivative_ramp(epoch, config)
-    d1 = torch.mean((first_derivative(pred_mu, step_ev) - first_derivative(true_mu, step_ev)) ** 2)
-    d2 = torch.mean((second_difference(pred_mu, step_ev) - second_difference(true_mu, step_ev)) ** 2)
-    total = mse + ramp * (config.lambda_d1 * d1 + config.lambda_d2 * d2)
+    d1_i = torch.mean((first_derivative(pred_mu, step_ev) - first_derivative(true_mu, step_ev)) ** 2, dim=1)
+    d2_i = torch.mean((second_difference(pred_mu, step_ev) - second_difference(true_mu, step_ev)) ** 2, dim=1)
+    spectrum_i = mse_i + ramp * (config.lambda_d1 * d1_i + config.lambda_d2 * d2_i)
+    mse, d1, d2 = mse_i.mean(), d1_i.mean(), d2_i.mean()
+    if config.robust_scale > 0:
+        # Cauchy loss c·log(1 + s/c) per spectrum: like the mean below c, logarithmic above
+        # it, so a few spectra the model cannot fit stop dominating the gradient. eta is a
+        # median over spectra; the plain mean is pulled by the tail.
+        c = config.robust_scale
+        total = torch.mean(c * torch.log1p(spectrum_i / c))
+    else:
+        total = spectrum_i.mean()
     parts = {"mse": float(mse.detach()), "d1": float(d1.detach()), "d2": float(d2.detach()), "ramp": ramp}
     if pred_e0 is not None and true_e0 is not None and config.lambda_e0 > 0:
         known = torch.isfinite(true_e0)

@@ -44,3 +44,32 @@ def test_eta_is_ratio_of_median_errors():
     baseline = np.median(np.mean((mean - true) ** 2, axis=1))
     assert metrics["median_mse"] == pytest.approx(1e-4)
     assert metrics["eta"] == pytest.approx(baseline / 1e-4)
+
+
+def test_robust_scale_tempers_the_worst_spectrum():
+    true = torch.zeros(4, 8, dtype=torch.float64)
+    pred = true.clone()
+    pred[:3] += 0.01  # three spectra fit to 1e-4
+    pred[3] += 1.0    # one the model cannot fit
+    plain = LossConfig(ramp_start_epoch=0, ramp_epochs=0, lambda_e0=0)
+    robust = LossConfig(ramp_start_epoch=0, ramp_epochs=0, lambda_e0=0, robust_scale=1e-3)
+    plain_total, _ = composite_loss(pred.requires_grad_(), true, 0.5, 0, plain)
+    (grad_plain,) = torch.autograd.grad(plain_total, pred)
+    robust_total, parts = composite_loss(pred, true, 0.5, 0, robust)
+    (grad_robust,) = torch.autograd.grad(robust_total, pred)
+    assert float(plain_total) == pytest.approx((3 * 1e-4 + 1.0) / 4)
+    assert float(robust_total) < float(plain_total)
+    assert parts["mse"] == pytest.approx(float(plain_total))  # reported MSE stays the plain one
+    share = lambda g: float(g[3].abs().sum() / g.abs().sum())  # noqa: E731
+    assert share(grad_robust) < 0.1 < 0.9 < share(grad_plain)
+    # Far below the scale the robust loss is the plain one.
+    small = true + 1e-4
+    assert float(composite_loss(small, true, 0.5, 0, robust)[0]) == pytest.approx(
+        float(composite_loss(small, true, 0.5, 0, plain)[0]), rel=1e-4)
+
+
+def test_robust_scale_must_not_be_negative():
+    from model_core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="robust_scale"):
+        LossConfig(robust_scale=-1.0)
