@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from trainer.loss import per_spectrum_mse, spectrum_metrics
+from trainer.loss import eta_interval, per_spectrum_mse, spectrum_metrics
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,9 @@ def evaluate(model: str, data: str, ids_file: str | None = None, device: str = "
         known = np.isfinite(e0_true)
         if known.any():
             metrics["e0_mae_ev"] = float(np.mean(np.abs(e0_pred[known] - e0_true[known])))
+    if checkpoint.train_mean_spectrum is not None:
+        baseline = per_spectrum_mse(np.broadcast_to(checkpoint.train_mean_spectrum, true.shape), true)
+        metrics["eta_ci90_low"], metrics["eta_ci90_high"] = eta_interval(per_spectrum_mse(pred, true), baseline)
     metrics.update(band_coverage(predictor.calibration, true, pred, outputs.spread))
     problems = tuple((str(a), str(b)) for a, b in report.problems)
     metrics["n_unusable"] = len(problems)
@@ -147,7 +150,8 @@ def plot_examples(result: EvalResult, path: str | Path, title: str = "") -> Path
 
 
 def format_metrics(metrics: dict) -> str:
-    keys = ["n", "mse", "median_mse", "d1_mse", "d2_mse", "baseline_median_mse", "eta", "e0_mae_ev", "n_unusable",
+    keys = ["n", "mse", "median_mse", "d1_mse", "d2_mse", "baseline_median_mse", "eta", "eta_ci90_low",
+            "eta_ci90_high", "e0_mae_ev", "n_unusable",
             "coverage90", "coverage90_uncalibrated"]
     lines = []
     for key in keys:

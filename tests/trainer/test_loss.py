@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from trainer.config import LossConfig
-from trainer.loss import composite_loss, derivative_ramp, spectrum_metrics
+from trainer.loss import composite_loss, derivative_ramp, eta_interval, spectrum_metrics
 
 
 def test_ramp_starts_at_zero_and_reaches_one():
@@ -73,3 +73,19 @@ def test_robust_scale_must_not_be_negative():
 
     with pytest.raises(ConfigError, match="robust_scale"):
         LossConfig(robust_scale=-1.0)
+
+
+def test_eta_interval_brackets_eta_and_narrows_with_more_spectra():
+    rng = np.random.default_rng(1)
+
+    def interval(n):
+        baseline = rng.lognormal(np.log(7e-3), 0.8, n)
+        errors = baseline / 7.6 * rng.lognormal(0.0, 0.8, n)
+        low, high = eta_interval(errors, baseline)
+        eta = np.median(baseline) / np.median(errors)
+        assert low < eta < high
+        return high - low
+
+    assert interval(2000) < 0.5 * interval(200)
+    errors, baseline = np.full(50, 1e-3), np.full(50, 7e-3)
+    assert eta_interval(errors, baseline) == pytest.approx((7.0, 7.0))  # no spread, no width

@@ -77,6 +77,7 @@ def test_eval_cli_json(config_path, tmp_path, capsys):
                "--out-dir", str(tmp_path / "eval")])
     payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"mse", "median_mse", "d1_mse", "d2_mse", "eta"} <= set(payload)
+    assert payload["eta_ci90_low"] <= payload["eta"] <= payload["eta_ci90_high"]
     assert (tmp_path / "eval" / "per_spectrum.csv").is_file()
     assert (tmp_path / "eval" / "examples.png").stat().st_size > 1000
 
