@@ -116,9 +116,13 @@ def member_predictors(predictor: Any) -> list[Any]:
     for k in spectrum:
         states = [checkpoint.state_dicts[j] for j in (k, *experts)]
         configs = [checkpoint.model_configs[j] for j in (k, *experts)]
+        # The domain index was fitted on the first spectrum member's readout: another
+        # member's readout lives in its own feature space (of another width, even), so it
+        # is scored by none (the candidate's domain score is the first member's).
         single = dataclasses.replace(checkpoint, model_config=configs[0], state_dict=states[0],
                                      member_state_dicts=tuple(states[1:]),
-                                     member_model_configs=tuple(configs[1:]) if experts else ())
+                                     member_model_configs=tuple(configs[1:]) if experts else (),
+                                     domain_index=checkpoint.domain_index if k == spectrum[0] else None)
         out.append(XanesPredictor(single, name=predictor.info.name, path=predictor.info.path,
                                   device=predictor.info.device))
     return out

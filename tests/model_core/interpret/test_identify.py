@@ -43,6 +43,18 @@ def candidates(cu_model, tmp_path_factory):
     return [predict_candidate(cu_model, p, "Cu", members=members) for p in paths]
 
 
+def test_only_the_first_member_carries_the_domain_index(cu_model, candidates) -> None:
+    # The index was fitted on the first spectrum member's readout; the shipped ensemble's
+    # members differ in width, so another member's readout cannot be scored by it.
+    from model_core.interpret.library import member_predictors
+
+    members = member_predictors(cu_model)
+    assert members[0].domain_index is not None
+    assert all(m.domain_index is None for m in members[1:])
+    structure_score = candidates[0].domain_score
+    assert structure_score is not None and np.all(np.isfinite(structure_score))
+
+
 def test_members_reproduce_the_ensemble(cu_model, candidates) -> None:
     from model_core.io import read_structure
     from model_core.sites import select_sites
