@@ -1,9 +1,9 @@
 """Checkpoints: one plain dict, loadable with ``torch.load(weights_only=True)``.
 
-Layout (``FORMAT_VERSION`` 3; versions 1 and 2 still load)::
+Layout (``FORMAT_VERSION`` 4; versions 1 to 3 still load)::
 
     {
-      "format_version": 3,
+      "format_version": 4,
       "model_config": {...},            # to_dict(ModelConfig), nested plain types
       "graph_config": {...},            # to_dict(GraphConfig)
       "state_dict": {name: tensor},     # None for an untrained model card
@@ -11,6 +11,8 @@ Layout (``FORMAT_VERSION`` 3; versions 1 and 2 still load)::
                                         # (predictions are averaged)
       "ensemble_model_configs": [{...}, ...],  # their architectures, only when one differs
                                         # from model_config
+      "member_weights": [float, ...],   # only when unequal: one per member (state_dict's
+                                        # first), the spectrum mean's relative weights
       "trained": bool,
       "element": "Cu", "edge": "K",
       "energy_grid_ev": tensor (G,),    # relative to the edge
@@ -34,7 +36,8 @@ Whole models are never pickled: only tensors and plain Python values go in.
 A file is written with the lowest version that describes it, so older programs keep
 reading what they can: 1 for one model, 2 for an ensemble of one architecture, 3 for an
 ensemble whose members differ in architecture (older programs refuse it cleanly instead
-of loading weights into the wrong network).
+of loading weights into the wrong network), 4 for an ensemble whose spectrum mean weights
+its members unequally (older programs would silently average them equally).
 """
 
 from __future__ import annotations
@@ -50,11 +53,13 @@ import torch
 
 from model_core.config import GraphConfig, ModelConfig, from_dict, own_crop, to_dict
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Files without ensemble members are written as version 1, which older programs read.
 _SINGLE_MODEL_VERSION = 1
 #: Ensembles whose members all share ``model_config``.
 _SAME_ARCHITECTURE_VERSION = 2
+#: Ensembles of members that differ in architecture, averaged equally.
+_MIXED_ARCHITECTURE_VERSION = 3
 
 
 class CheckpointError(ValueError):
@@ -81,7 +86,9 @@ class Checkpoint:
     ``member_state_dicts`` holds the weights of further ensemble members (independently
     trained on the same data and split); empty for one model. ``member_model_configs``
     holds their architectures when they differ from ``model_config`` (one per further
-    member), and is empty when every member shares it.
+    member), and is empty when every member shares it. ``member_weights`` (one per member
+    of ``state_dicts``, empty when equal) weights the members in the spectrum mean and
+    spread; dedicated E0 members average equally whatever their weight.
     """
 
     model_config: ModelConfig
@@ -99,6 +106,7 @@ class Checkpoint:
     library_versions: Mapping[str, str] = field(default_factory=dict)
     member_state_dicts: tuple[Mapping[str, torch.Tensor], ...] = ()
     member_model_configs: tuple[ModelConfig, ...] = ()
+    member_weights: tuple[float, ...] = ()
     spread_calibration: Mapping[str, Any] | None = None
     domain_index: Mapping[str, Any] | None = None
     e0_calibration: Mapping[str, Any] | None = None
@@ -110,6 +118,12 @@ class Checkpoint:
         if self.member_model_configs and len(self.member_model_configs) != len(self.member_state_dicts):
             raise CheckpointError(f"{len(self.member_state_dicts)} further ensemble members but "
                                   f"{len(self.member_model_configs)} member configurations")
+        if self.member_weights:
+            if len(self.member_weights) != len(self.state_dicts):
+                raise CheckpointError(f"{len(self.state_dicts)} ensemble members but "
+                                      f"{len(self.member_weights)} member weights")
+            if not all(math.isfinite(w) and w > 0 for w in self.member_weights):
+                raise CheckpointError(f"member weights must be positive, got {list(self.member_weights)}")
 
     @property
     def energy_ev(self) -> np.ndarray:
@@ -137,6 +151,13 @@ class Checkpoint:
         spectrum, _ = member_roles(self.model_configs)
         return tuple((self.state_dicts[k], self.model_configs[k]) for k in spectrum)
 
+    @property
+    def spectrum_weights(self) -> np.ndarray:
+        """(K,) weights of :attr:`spectrum_members` in the spectrum mean, summing to 1."""
+        spectrum, _ = member_roles(self.model_configs)
+        raw = np.asarray([self.member_weights[k] if self.member_weights else 1.0 for k in spectrum], dtype=np.float64)
+        return raw / raw.sum() if len(raw) else raw
+
     def member(self, k: int) -> "Checkpoint":
         """Member ``k`` of an ensemble (in ``state_dicts`` order) as a one-model checkpoint,
         e.g. to fine-tune it; calibrations and the domain index belong to the ensemble and
@@ -151,7 +172,7 @@ class Checkpoint:
         provenance = dict(sources[k]) if len(sources) == len(self.state_dicts) else dict(self.provenance)
         provenance.pop("ensemble_members", None)
         return replace(self, model_config=self.model_configs[k], state_dict=self.state_dicts[k],
-                       member_state_dicts=(), member_model_configs=(), provenance=provenance,
+                       member_state_dicts=(), member_model_configs=(), member_weights=(), provenance=provenance,
                        metrics={}, spread_calibration=None, domain_index=None, e0_calibration=None)
 
     @property
@@ -159,9 +180,11 @@ class Checkpoint:
         """The lowest file format that describes this checkpoint."""
         if not self.member_state_dicts:
             return _SINGLE_MODEL_VERSION
+        if self.member_weights and len(set(self.member_weights)) > 1:
+            return FORMAT_VERSION
         if all(c == self.model_config for c in self.model_configs):
             return _SAME_ARCHITECTURE_VERSION
-        return FORMAT_VERSION
+        return _MIXED_ARCHITECTURE_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         """The plain dict written to disk."""
@@ -175,7 +198,9 @@ class Checkpoint:
             **({"ensemble_state_dicts": [dict(m) for m in self.member_state_dicts]}
                if self.member_state_dicts else {}),
             **({"ensemble_model_configs": [to_dict(c) for c in self.model_configs[1:]]}
-               if version >= 3 else {}),
+               if version >= _MIXED_ARCHITECTURE_VERSION else {}),
+            **({"member_weights": [float(w) for w in self.member_weights]}
+               if version >= FORMAT_VERSION else {}),
             "trained": bool(self.trained and self.state_dict is not None),
             "element": self.element,
             "edge": self.edge,
@@ -229,6 +254,7 @@ def checkpoint_from_dict(data: Mapping[str, Any], source: str = "") -> Checkpoin
         library_versions=dict(data.get("library_versions") or {}),
         member_state_dicts=tuple(data.get("ensemble_state_dicts") or ()),
         member_model_configs=tuple(from_dict(ModelConfig, c) for c in data.get("ensemble_model_configs") or ()),
+        member_weights=tuple(float(w) for w in data.get("member_weights") or ()),
         spread_calibration=data.get("spread_calibration"),
         domain_index=data.get("domain_index"),
         e0_calibration=data.get("e0_calibration"),
@@ -252,7 +278,8 @@ def member_roles(configs: Sequence[ModelConfig]) -> tuple[tuple[int, ...], tuple
 
 
 def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
-                  metrics: Mapping[str, Any] | None = None) -> Checkpoint:
+                  metrics: Mapping[str, Any] | None = None,
+                  weights: Sequence[float] | None = None) -> Checkpoint:
     """One checkpoint whose prediction is the mean of several trained members.
 
     The members must share the graph's edges, energy grid, E0 head, element, edge and
@@ -271,13 +298,19 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         checkpoints: two or more trained checkpoints (members of other ensembles are
             flattened in).
         metrics: validation metrics of the ensemble (default: none; measure them).
+        weights: one positive factor per checkpoint, multiplying the weights its members
+            carry (1 each unless it is a weighted ensemble) in the spectrum mean; default 1.
 
     Raises:
-        CheckpointError: fewer than two members, an untrained one, or members that differ.
+        CheckpointError: fewer than two members, an untrained one, members that differ,
+            or weights that are not one positive number per checkpoint.
     """
     checkpoints = list(checkpoints)
     if len(checkpoints) < 2:
         raise CheckpointError("an ensemble needs at least two checkpoints")
+    factors = [1.0] * len(checkpoints) if weights is None else [float(w) for w in weights]
+    if len(factors) != len(checkpoints) or not all(math.isfinite(w) and w > 0 for w in factors):
+        raise CheckpointError(f"{len(checkpoints)} checkpoints need as many positive weights, got {list(factors)}")
     first = checkpoints[0]
     for k, other in enumerate(checkpoints):
         if not other.trained or other.state_dict is None:
@@ -300,14 +333,15 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         raise CheckpointError("members of different crop radii need max_neighbors 0 (a capped crop "
                               "is no sub-graph of a larger one)")
     # One provenance entry per member: an ensemble joining in contributes its members'.
-    triples = []
-    for c in checkpoints:
+    triples, member_weights = [], []
+    for c, factor in zip(checkpoints, factors):
         sources = c.provenance.get("ensemble_members") or [c.provenance]
         if len(sources) != len(c.state_dicts):
             sources = [c.provenance] * len(c.state_dicts)
         configs_c = [mc if own_crop(mc, c.graph_config) == graph.r_crop
                      else replace(mc, r_crop=own_crop(mc, c.graph_config)) for mc in c.model_configs]
         triples += list(zip(c.state_dicts, configs_c, sources))
+        member_weights += [factor * w for w in (c.member_weights or (1.0,) * len(c.state_dicts))]
     spectrum, _ = member_roles([mc for _, mc, _ in triples])
     start, target = 0, _e0_standardization(first)
     for c in checkpoints:
@@ -318,7 +352,9 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
             for j in span:
                 triples[j] = (restandardize_e0(triples[j][0], own, target), *triples[j][1:])
     # Spectrum members first: member 0's readout is the embedding of the domain index.
-    triples = [triples[k] for k in spectrum] + [t for k, t in enumerate(triples) if k not in spectrum]
+    order = [*spectrum, *(k for k in range(len(triples)) if k not in spectrum)]
+    triples = [triples[k] for k in order]
+    member_weights = [member_weights[k] for k in order]
     members = tuple(sd for sd, _, _ in triples)
     configs = tuple(mc for _, mc, _ in triples)
     provenance = dict(first.provenance)
@@ -330,6 +366,7 @@ def make_ensemble(checkpoints: "list[Checkpoint] | tuple[Checkpoint, ...]",
         train_mean_spectrum=first.train_mean_spectrum, provenance=provenance,
         metrics=dict(metrics or {}), member_state_dicts=members[1:],
         member_model_configs=configs[1:] if any(c != configs[0] for c in configs) else (),
+        member_weights=tuple(member_weights) if len(set(member_weights)) > 1 else (),
         grid_origin_ev=first.grid_origin_ev)
 
 

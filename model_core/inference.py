@@ -178,6 +178,9 @@ class XanesPredictor:
         from model_core.checkpoint import member_roles
 
         self._spectrum_members, self._e0_members = member_roles([m.config for m in self._models])
+        # (K,) summing to 1: a weighted ensemble's members count unequally in the spectrum mean.
+        self._spectrum_weights = (checkpoint.spectrum_weights if checkpoint.state_dicts
+                                  else np.ones(1, dtype=np.float64))
         has_e0 = bool(checkpoint.model_config.e0_head) and np.isfinite(checkpoint.e0_std_ev)
         self.info = ModelInfo(
             name=name, path=str(path), element=checkpoint.element, edge=checkpoint.edge,
@@ -289,6 +292,12 @@ class XanesPredictor:
         return tuple(self._models[k] for k in self._spectrum_members)
 
     @property
+    def spectrum_weights(self) -> np.ndarray:
+        """(K,) weights of :attr:`models` in the spectrum mean (summing to 1; equal unless
+        the checkpoint weights its members)."""
+        return self._spectrum_weights
+
+    @property
     def device(self):
         """The torch device the members run on."""
         return self._device
@@ -318,6 +327,7 @@ class XanesPredictor:
         unique, slot, correspondence = _distinct_graphs(graphs)
 
         total = len(unique)
+        weights = torch.as_tensor(self._spectrum_weights, dtype=torch.float64, device=self._device)
         spectra, spreads, e0s, e0_spreads, node_weights, embeddings = [], [], [], [], [], []
         with torch.inference_mode():
             for start in range(0, total, self._batch_size):
@@ -327,15 +337,17 @@ class XanesPredictor:
                 every = [model(batch, shared=shared) for model in self._models]
                 outs = [every[k] for k in self._spectrum_members]
                 member_mu = torch.stack([out["mu"] for out in outs]).double()  # (K, B, G)
-                spectra.append(member_mu.mean(0).cpu().numpy())
-                spreads.append(member_mu.std(0, correction=0).cpu().numpy())
+                mean_mu = weighted_mean(member_mu, weights)
+                spectra.append(mean_mu.cpu().numpy())
+                spreads.append(weighted_mean((member_mu - mean_mu) ** 2, weights).sqrt().cpu().numpy())
                 embeddings.append(outs[0]["readout"].double().cpu().numpy())
                 if outs[0].get("e0") is not None and self.info.has_e0:
                     # (K_E0, B) standardized, over the dedicated E0 members when there are any
                     member_e0 = torch.stack([every[k]["e0"] for k in self._e0_members]).double()
                     e0s.append(member_e0.mean(0).cpu().numpy())
                     e0_spreads.append(member_e0.std(0, correction=0).cpu().numpy())
-                node_weight = torch.stack([out["attention"] for out in outs]).double().mean(0).cpu().numpy()
+                node_weight = weighted_mean(torch.stack([out["attention"] for out in outs]).double(),
+                                            weights).cpu().numpy()
                 node_graph = batch.batch.cpu().numpy()
                 node_weights.extend(node_weight[node_graph == k] for k in range(len(chunk)))
                 if progress is not None:
@@ -357,6 +369,13 @@ class XanesPredictor:
         score = None if self._domain_index is None else self._domain_index.score(embedding)[slot]
         return GraphOutputs(mu=mu, e0=e0, attention=attention, spread=spread,
                             embedding=embedding[slot], domain_score=score, e0_spread=e0_spread)
+
+
+def weighted_mean(members, weights):
+    """Mean over the leading (member) axis of a (K, ...) tensor with (K,) weights summing to 1."""
+    import torch
+
+    return torch.tensordot(weights.to(members.dtype), members, dims=1)
 
 
 @dataclass(frozen=True, eq=False)

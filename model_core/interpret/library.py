@@ -122,6 +122,7 @@ def member_predictors(predictor: Any) -> list[Any]:
         single = dataclasses.replace(checkpoint, model_config=configs[0], state_dict=states[0],
                                      member_state_dicts=tuple(states[1:]),
                                      member_model_configs=tuple(configs[1:]) if experts else (),
+                                     member_weights=(),
                                      domain_index=checkpoint.domain_index if k == spectrum[0] else None)
         out.append(XanesPredictor(single, name=predictor.info.name, path=predictor.info.path,
                                   device=predictor.info.device))
@@ -205,12 +206,17 @@ def predict_candidate(predictor: Any, path: str, element: str, *, members: Seque
             raise CandidateError(f"{path}: no {element} site (elements: {', '.join(structure.elements)})")
         selection = select_sites(structure, element=element)
         if members:
-            # The ensemble's prediction is the mean of its members' (mu and E0 alike), so
+            # The ensemble's prediction is the (weighted) mean of its members', so
             # the members alone give both, at the cost of one ensemble pass.
             predictions = [m.predict(structure, selection) for m in members]
             spectra = [p.average_spectrum() for p in predictions]
             e0s = [s.e0_ev for s in spectra]
-            spectrum = Spectrum(spectra[0].energy_ev, np.mean([s.mu for s in spectra], axis=0), label=name,
+            # Weighted as the ensemble weights its spectrum members (equal unless the
+            # checkpoint says otherwise).
+            weights = np.asarray(getattr(predictor, "spectrum_weights", ()), dtype=np.float64)
+            if weights.shape != (len(spectra),):
+                weights = np.full(len(spectra), 1.0 / len(spectra))
+            spectrum = Spectrum(spectra[0].energy_ev, weights @ np.array([s.mu for s in spectra]), label=name,
                                 energy_reference="edge", e0_ev=None if None in e0s else float(np.mean(e0s)),
                                 grid_origin_ev=spectra[0].grid_origin_ev)
             prediction = predictions[0]

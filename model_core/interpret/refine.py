@@ -134,6 +134,7 @@ class _Forward:
             self.models.append(model.to(self.dtype).eval())
         if not self.models:
             raise ValueError(f"model {predictor.info.name} is untrained: nothing to refine through")
+        self.member_weights = torch.as_tensor(checkpoint.spectrum_weights, dtype=self.dtype)  # (K,)
         for model in self.models:
             for p in model.parameters():
                 p.requires_grad_(False)
@@ -170,13 +171,14 @@ class _Forward:
         return node
 
     def __call__(self, theta):
-        """(G,) the weighted site-average spectrum (mean over members) for parameters ``theta``."""
+        """(G,) the weighted site-average spectrum (the members' weighted mean) for parameters ``theta``."""
         import torch
 
         pos = self.pos0 * self.node_factors(theta)[:, None]
         src, dst = self.batch.edge_index
         self.batch.edge_vec = pos.index_select(0, dst) - pos.index_select(0, src)
-        mu = torch.stack([model(self.batch)["mu"] for model in self.models]).mean(0)  # (B, G)
+        member_mu = torch.stack([model(self.batch)["mu"] for model in self.models])  # (K, B, G)
+        mu = torch.tensordot(self.member_weights, member_mu, dims=1)  # (B, G)
         return (self.weights @ mu).double()
 
 

@@ -141,6 +141,7 @@ def site_attribution(predictor, structure: Structure, site: int,
 
     from model_core.batching import collate
     from model_core.graph import build_graphs
+    from model_core.inference import weighted_mean
 
     energy = predictor.info.energy_ev
     lo, hi = (float(energy[0]), float(energy[-1])) if window_ev is None else map(float, window_ev)
@@ -152,14 +153,15 @@ def site_attribution(predictor, structure: Structure, site: int,
     neighbours = np.flatnonzero(~graph.absorber_mask)
     graphs = [graph, *(_without(graph, int(j)) for j in neighbours)]
     spectra, attention = [], None
+    members = torch.as_tensor(predictor.spectrum_weights, dtype=torch.float64, device=predictor.device)
     with torch.inference_mode():
         for start in range(0, len(graphs), batch_size):
             batch = collate(graphs[start:start + batch_size]).to(predictor.device)
             shared: dict = {}  # the members' crops and edge lengths, once per radius
             outs = [model(batch, shared=shared) for model in predictor.models]
-            spectra.append(torch.stack([o["mu"] for o in outs]).double().mean(0).cpu().numpy())
+            spectra.append(weighted_mean(torch.stack([o["mu"] for o in outs]).double(), members).cpu().numpy())
             if attention is None:
-                weights = torch.stack([o["attention"] for o in outs]).double().mean(0).cpu().numpy()
+                weights = weighted_mean(torch.stack([o["attention"] for o in outs]).double(), members).cpu().numpy()
                 attention = weights[batch.batch.cpu().numpy() == 0]
     mu = np.concatenate(spectra)[:, in_window]  # (1 + K, W)
     change = mu[1:] - mu[0]

@@ -181,3 +181,35 @@ def test_members_of_different_crops_keep_their_own(members, tmp_path):
     capped = dataclasses.replace(large, graph_config=dataclasses.replace(large.graph_config, max_neighbors=12))
     with pytest.raises(CheckpointError, match="edges"):
         make_ensemble([small, capped])
+
+
+def test_weighted_members_give_the_weighted_mean_and_spread(members, tmp_path):
+    """Unequal weights change the mean, the spread and the attention; they survive saving
+    (format 4), nesting and member(); equal weights are the plain mean (format unchanged)."""
+    checkpoints = [load_checkpoint(p) for p in members]
+    with pytest.raises(CheckpointError, match="positive weights"):
+        make_ensemble(checkpoints, weights=[1.0, -1.0, 1.0])
+    equal = make_ensemble(checkpoints, weights=[2.0, 2.0, 2.0])
+    assert equal.member_weights == () and equal.format_version == 2
+    weighted = make_ensemble(checkpoints, weights=[1.0, 1.0, 2.0])
+    path = save_checkpoint(weighted, tmp_path / "weighted.pt")
+    raw = torch.load(path, weights_only=True)
+    assert raw["format_version"] == 4 and raw["member_weights"] == [1.0, 1.0, 2.0]
+    loaded = load_checkpoint(path)
+    np.testing.assert_allclose(loaded.spectrum_weights, [0.25, 0.25, 0.5])
+    assert loaded.member(2).member_weights == ()
+    structure, sites = cuprite(), [0, 1]
+    singles = [load_model(str(p), device="cpu").predict(structure, sites) for p in members]
+    out = load_model(str(path), device="cpu").predict(structure, sites)
+    stacked = np.stack([s.mu for s in singles])
+    w = np.array([0.25, 0.25, 0.5])[:, None, None]
+    mean = (w * stacked).sum(0)
+    np.testing.assert_allclose(out.mu, mean, atol=1e-6)
+    np.testing.assert_allclose(out.mu_spread, np.sqrt((w * (stacked - mean) ** 2).sum(0)), atol=1e-6)
+    assert np.abs(out.mu - stacked.mean(0)).max() > 1e-6
+    attention = np.stack([[a.weight for a in s.attention] for s in singles])
+    np.testing.assert_allclose([a.weight for a in out.attention],
+                               (np.array([0.25, 0.25, 0.5])[:, None, None] * attention).sum(0), atol=1e-6)
+    # Joining a weighted ensemble keeps its members' weights relative to each other.
+    nested = make_ensemble([loaded, load_checkpoint(members[0])])
+    np.testing.assert_allclose(nested.spectrum_weights, np.array([1, 1, 2, 1]) / 5)

@@ -37,3 +37,16 @@ def test_help_texts_are_plain_and_complete(capsys):
     assert "``" not in text and "deep-ensemble checkpoint" in text
     device = next(a for a in eval_parser()._actions if "--device" in a.option_strings)
     assert device.help and "cpu" in device.help
+
+
+def test_ensemble_cli_weights(members, tmp_path, capsys):
+    from trainer.cli.ensemble import main
+
+    out = tmp_path / "weighted.pt"
+    main([str(p) for p in members] + ["--out", str(out), "--weights", "1,1,3"])
+    np_weights = load_checkpoint(out).spectrum_weights
+    assert list(np_weights) == pytest.approx([0.2, 0.2, 0.6])
+    for bad in ("1,2", "1,0,1", "a,b,c"):
+        with pytest.raises(SystemExit):
+            main([str(p) for p in members] + ["--out", str(out), "--weights", bad])
+        assert "--weights" in capsys.readouterr().err

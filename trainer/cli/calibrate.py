@@ -219,7 +219,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
                              "found; need at least 2 and 10")
         val_out = predictor.graph_outputs(list(val.graphs))
         # The embedding is member 0's readout: the training sites need only that member.
-        first = XanesPredictor(dataclasses.replace(checkpoint, member_state_dicts=(), member_model_configs=()),
+        first = XanesPredictor(dataclasses.replace(checkpoint, member_state_dicts=(), member_model_configs=(),
+                                                   member_weights=()),
                                predictor.info.name, device=args.device)
         train_out = first.graph_outputs(list(train.graphs))
         report_out = predictor.graph_outputs(list(reporting.graphs)) if reporting is not None else None
