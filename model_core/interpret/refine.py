@@ -174,11 +174,13 @@ class _Forward:
         """(G,) the weighted site-average spectrum (the members' weighted mean) for parameters ``theta``."""
         import torch
 
+        from model_core.inference import weighted_mean
+
         pos = self.pos0 * self.node_factors(theta)[:, None]
         src, dst = self.batch.edge_index
         self.batch.edge_vec = pos.index_select(0, dst) - pos.index_select(0, src)
-        member_mu = torch.stack([model(self.batch)["mu"] for model in self.models])  # (K, B, G)
-        mu = torch.tensordot(self.member_weights, member_mu, dims=1)  # (B, G)
+        mu = weighted_mean(torch.stack([model(self.batch)["mu"] for model in self.models]),
+                           self.member_weights)  # (K, B, G) -> (B, G)
         return (self.weights @ mu).double()
 
 
