@@ -25,7 +25,8 @@ candidate comes out first (for the top row: how often it stays first). Resamples
 a moving-block bootstrap over the energy points of the fit window (blocks of ~5 eV,
 since neighbouring points are correlated), repeated for the ensemble average and
 for each ensemble member's prediction (members rebuilt from the checkpoint, with the
-fitted parameters held fixed). The fits are not redone per resample.
+fitted parameters held fixed; each counted with its weight in the ensemble's mean).
+The fits are not redone per resample.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ DEFAULT_SHIFT_TOLERANCE_EV = 1.0
 SCORE_DEFINITION = ("1 - (u_mse + u_deriv)/2, u = normalized rank (0 best) of the fitted MSE and of the "
                     "fitted Pearson r of dmu/dE among the candidates ranked together")
 CONFIDENCE_DEFINITION = ("fraction of moving-block bootstrap resamples of the fit window (5 eV blocks), "
-                         "for the ensemble average and each member, in which the candidate ranks first")
+                         "for the ensemble average and each member (weighted as in the ensemble's mean), "
+                         "in which the candidate ranks first")
 _BLOCK_EV = 5.0
 
 
@@ -129,6 +131,19 @@ def _winners(measured: np.ndarray, curves: np.ndarray, energy: np.ndarray, n_res
     return _best(scores(mse, r), mse)
 
 
+def _variant_weights(candidates: Sequence[Any], n_members: int) -> np.ndarray:
+    """(1 + n_members,) weight of the ensemble average's resamples and each member's.
+
+    Members count as the ensemble weights them in its mean (the candidates come from one
+    model, so the first candidate's weights are everyone's); their weights sum to
+    ``n_members``, as equal members' do.
+    """
+    own = candidates[0].member_weights if candidates else None
+    members = (np.ones(n_members) if own is None or len(own) != n_members
+               else np.asarray(own, dtype=np.float64) * n_members / float(np.sum(own)))
+    return np.concatenate([[1.0], members])
+
+
 def _best(score: np.ndarray, mse: np.ndarray) -> np.ndarray:
     """(B,) column index of the best score per row; ties go to the lower MSE, as in the ranking."""
     top = score >= score.max(axis=1, keepdims=True) - 1e-12
@@ -197,9 +212,9 @@ def rank_candidates(measured_energy_ev: np.ndarray, measured_mu: np.ndarray, can
         for m in range(n_members):
             variants.append(np.stack([common(f, f.curve_for(c.spectrum.energy_ev, c.members[m], b))
                                       for f, c, b in zip(fits, candidates, bases)]))
-        for curves in variants:
-            counts += np.bincount(_winners(measured, curves, energy, n_resamples, rng),
-                                  minlength=len(candidates))
+        for curves, weight in zip(variants, _variant_weights(candidates, n_members)):
+            counts += weight * np.bincount(_winners(measured, curves, energy, n_resamples, rng),
+                                           minlength=len(candidates))
         confidence = counts / counts.sum()
     else:
         confidence = np.ones(len(candidates)) if len(candidates) == 1 else np.full(len(candidates), math.nan)

@@ -54,6 +54,8 @@ class Candidate:
         domain_score: (M,) each predicted site's distance to the model's training data
             (> 1: outside its domain), or None when the model has no domain index. With
             members it is the first member's, which is what the index is built on.
+        member_weights: (K,) the members' weights in the ensemble's mean (summing to 1),
+            or None when they count equally.
     """
 
     path: str
@@ -64,6 +66,7 @@ class Candidate:
     weights: np.ndarray
     cached: bool = False
     domain_score: np.ndarray | None = None
+    member_weights: np.ndarray | None = None
 
 
 def _is_structure_file(path: Path) -> bool:
@@ -151,9 +154,10 @@ def _load_cached(file: Path, path: str, name: str) -> Candidate | None:
             spectrum = Spectrum(data["energy_ev"], data["mu"], label=name, energy_reference="edge",
                                 e0_ev=e0 if math.isfinite(e0) else None, grid_origin_ev=origin)
             score = data["domain_score"] if "domain_score" in data.files else None
+            member_weights = data["member_weights"] if "member_weights" in data.files else None
             return Candidate(path=path, name=name, spectrum=spectrum, members=data["members"],
                              site_indices=data["site_indices"], weights=data["weights"], cached=True,
-                             domain_score=score)
+                             domain_score=score, member_weights=member_weights)
     except (OSError, KeyError, ValueError):
         return None  # an unreadable entry is predicted again and overwritten
 
@@ -166,6 +170,7 @@ def _save_cached(file: Path, candidate: Candidate) -> None:
              e0_ev=np.nan if e0 is None else e0, members=candidate.members,
              site_indices=candidate.site_indices, weights=candidate.weights,
              **({} if candidate.domain_score is None else {"domain_score": candidate.domain_score}),
+             **({} if candidate.member_weights is None else {"member_weights": candidate.member_weights}),
              **({} if candidate.spectrum.grid_origin_ev is None
                 else {"grid_origin_ev": candidate.spectrum.grid_origin_ev}))
     os.replace(temporary, file)
@@ -213,10 +218,12 @@ def predict_candidate(predictor: Any, path: str, element: str, *, members: Seque
             e0s = [s.e0_ev for s in spectra]
             # Weighted as the ensemble weights its spectrum members (equal unless the
             # checkpoint says otherwise).
-            weights = np.asarray(getattr(predictor, "spectrum_weights", ()), dtype=np.float64)
-            if weights.shape != (len(spectra),):
-                weights = np.full(len(spectra), 1.0 / len(spectra))
-            spectrum = Spectrum(spectra[0].energy_ev, weights @ np.array([s.mu for s in spectra]), label=name,
+            member_weights = np.asarray(getattr(predictor, "spectrum_weights", ()), dtype=np.float64)
+            if member_weights.shape != (len(spectra),) or np.ptp(member_weights) == 0:
+                member_weights = None
+            mus = np.array([s.mu for s in spectra])
+            mu = mus.mean(axis=0) if member_weights is None else member_weights @ mus
+            spectrum = Spectrum(spectra[0].energy_ev, mu, label=name,
                                 energy_reference="edge", e0_ev=None if None in e0s else float(np.mean(e0s)),
                                 grid_origin_ev=spectra[0].grid_origin_ev)
             prediction = predictions[0]
@@ -224,6 +231,8 @@ def predict_candidate(predictor: Any, path: str, element: str, *, members: Seque
             prediction = predictor.predict(structure, selection)
             spectrum = prediction.average_spectrum()
         per_member = [s.mu for s in spectra] if members else []
+        if not members:
+            member_weights = None
     except CandidateError:
         raise
     except (ValueError, IndexError) as exc:
@@ -234,7 +243,7 @@ def predict_candidate(predictor: Any, path: str, element: str, *, members: Seque
     candidate = Candidate(path=path, name=name, spectrum=spectrum,
                           members=np.array(per_member).reshape(len(per_member), g),
                           site_indices=prediction.site_indices, weights=prediction.weights,
-                          domain_score=prediction.domain_score)
+                          domain_score=prediction.domain_score, member_weights=member_weights)
     if cache_file is not None:
         try:
             _save_cached(cache_file, candidate)

@@ -71,6 +71,34 @@ def test_members_reproduce_the_ensemble(cu_model, candidates) -> None:
     assert np.allclose(candidates[0].spectrum.mu, ensemble.mu, atol=1e-5)
     assert candidates[0].spectrum.e0_ev == pytest.approx(ensemble.e0_ev, abs=1e-3)
     assert not np.allclose(members[0], members[1], atol=1e-4)
+    # The shipped ensemble weights its members: each candidate carries those weights.
+    assert np.allclose(candidates[0].member_weights, cu_model.spectrum_weights)
+
+
+def test_members_count_in_the_confidence_as_the_ensemble_weights_them() -> None:
+    import dataclasses
+
+    from model_core.interpret.identify import _variant_weights
+    from model_core.interpret.library import Candidate
+
+    plain = Candidate(path="a", name="a", spectrum=None, members=np.zeros((3, 4)),
+                      site_indices=np.zeros(1, int), weights=np.ones(1))
+    assert np.array_equal(_variant_weights([plain], 3), np.ones(4))
+    weighted = dataclasses.replace(plain, member_weights=np.array([0.5, 0.25, 0.25]))
+    assert np.allclose(_variant_weights([weighted], 3), [1.0, 1.5, 0.75, 0.75])
+
+
+def test_cached_candidates_keep_their_member_weights(tmp_path: Path) -> None:
+    from model_core.interpret.library import Candidate, _load_cached, _save_cached
+    from model_core.types import Spectrum
+
+    spectrum = Spectrum(np.linspace(-10, 40, 6), np.linspace(0, 1, 6), label="x", energy_reference="edge",
+                        e0_ev=8985.0)
+    candidate = Candidate(path="x.cif", name="x", spectrum=spectrum, members=np.ones((2, 6)),
+                          site_indices=np.array([0]), weights=np.ones(1), member_weights=np.array([0.75, 0.25]))
+    _save_cached(tmp_path / "x.npz", candidate)
+    loaded = _load_cached(tmp_path / "x.npz", "x.cif", "x")
+    assert loaded.cached and np.array_equal(loaded.member_weights, [0.75, 0.25])
 
 
 def test_true_candidate_ranks_first_with_the_shared_calibration(candidates) -> None:
