@@ -221,7 +221,8 @@ def predict_candidate(predictor: Any, path: str, element: str, *, members: Seque
             member_weights = np.asarray(getattr(predictor, "spectrum_weights", ()), dtype=np.float64)
             if member_weights.shape != (len(spectra),) or np.ptp(member_weights) == 0:
                 member_weights = None
-            mus = np.array([s.mu for s in spectra])
+            per_member = [s.mu for s in spectra]
+            mus = np.array(per_member)
             mu = mus.mean(axis=0) if member_weights is None else member_weights @ mus
             spectrum = Spectrum(spectra[0].energy_ev, mu, label=name,
                                 energy_reference="edge", e0_ev=None if None in e0s else float(np.mean(e0s)),
@@ -230,9 +231,7 @@ def predict_candidate(predictor: Any, path: str, element: str, *, members: Seque
         else:
             prediction = predictor.predict(structure, selection)
             spectrum = prediction.average_spectrum()
-        per_member = [s.mu for s in spectra] if members else []
-        if not members:
-            member_weights = None
+            per_member, member_weights = [], None
     except CandidateError:
         raise
     except (ValueError, IndexError) as exc:
